@@ -1,0 +1,149 @@
+"""The `tensorforge` command line. Errors print as one line with a non-zero exit code; --debug
+shows the traceback."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .compiler import TensorForgeError, evaluate, from_onnx, optimize
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="TensorForge: compile ONNX models into fast native kernels.")
+console = Console()
+state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    state["debug"] = debug
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Turn TensorForge and file errors into one readable line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (TensorForgeError, OSError, ValueError) as e:
+            if state["debug"]:
+                raise
+            first = str(e).strip().splitlines() or [type(e).__name__]
+            more = "\n".join(first[1:])
+            console.print(f"[bold red]error:[/] {first[0]}" + (f"\n{more}" if more else ""),
+                          highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def parse_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
+    """'name=8x784' -> {'name': (8, 784)}."""
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--input {spec!r}: expected NAME=D0xD1x..., e.g. input=8x784")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+        except ValueError:
+            raise ValueError(f"--input {spec!r}: dimensions must be integers, e.g. input=8x784")
+    return shapes
+
+
+InputOpt = typer.Option([], "--input", "-i", help="Shape for a dynamic input: NAME=D0xD1x...")
+
+
+@app.command()
+@friendly_errors
+def inspect(model: Path = typer.Argument(..., help="An .onnx file."),
+            input: list[str] = InputOpt,
+            show_ir: bool = typer.Option(False, "--ir", help="Print the optimized graph IR.")
+            ) -> None:
+    """Show a model's graph before and after the passes, and its fusion groups.
+
+    Example: tensorforge inspect resnet18.onnx --ir
+    """
+    graph = from_onnx(model, inputs=parse_shapes(input))
+    report: list = []
+    opt = optimize(graph, report=report)
+    table = Table(title=f"{model.name}: graph passes")
+    table.add_column("pass")
+    table.add_column("nodes before", justify="right")
+    table.add_column("nodes after", justify="right")
+    for name, before, after in report:
+        table.add_row(name, str(before), str(after))
+    console.print(table)
+    groups = Table(title="kernels (fusion groups)")
+    for col in ("#", "anchor", "pattern", "ops"):
+        groups.add_column(col)
+    for i, node in enumerate(opt.nodes):
+        body = node.attrs.get("body")
+        ops = " + ".join(n.op for n in body.nodes) if body is not None else node.op
+        groups.add_row(str(i), node.attrs.get("anchor", node.op),
+                       str(node.attrs.get("pattern", "")), ops)
+    console.print(groups)
+    if show_ir:
+        console.print(str(opt), highlight=False)
+
+
+@app.command()
+@friendly_errors
+def verify(model: Path = typer.Argument(..., help="An .onnx file."),
+           data: Optional[Path] = typer.Option(None, "--data", help=".npz with inputs (and "
+                                               "output_0.. references)."),
+           input: list[str] = InputOpt,
+           rtol: float = typer.Option(1e-3), atol: float = typer.Option(1e-4)) -> None:
+    """Run the model on TensorForge and compare with ONNX Runtime (or the .npz outputs).
+
+    Exit code 1 if any output differs beyond rtol/atol.
+    Example: tensorforge verify resnet18.onnx --data resnet18.npz
+    """
+    graph = from_onnx(model, inputs=parse_shapes(input))
+    feeds, refs = _load_data(data, graph) if data else (_random_feeds(graph), {})
+    got = evaluate(optimize(graph), feeds)
+    if not refs:
+        import onnxruntime as ort
+        sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        refs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    table = Table(title=f"{model.name}: TensorForge vs reference")
+    for col in ("output", "shape", "max abs err", "max rel err", "ok"):
+        table.add_column(col)
+    ok_all = True
+    for name, ref in refs.items():
+        out = got[name]
+        ok = out.shape == ref.shape and np.allclose(out, ref, rtol=rtol, atol=atol)
+        err = np.abs(out.astype(np.float64) - ref) if out.shape == ref.shape else np.array([np.inf])
+        rel = err / np.maximum(np.abs(ref), np.finfo(np.float32).tiny)
+        table.add_row(name, str(list(out.shape)), f"{err.max():.3g}", f"{rel.max():.3g}",
+                      "yes" if ok else "NO")
+        ok_all &= ok
+    console.print(table)
+    if not ok_all:
+        raise typer.Exit(1)
+
+
+def _load_data(path: Path, graph) -> tuple[dict, dict]:
+    npz = np.load(path)
+    outs = [k for k in npz.files if k.startswith("output_")]
+    feeds = {k: npz[k] for k in npz.files if k not in outs}
+    refs = {v.name: npz[f"output_{i}"] for i, v in enumerate(graph.outputs) if f"output_{i}" in npz}
+    return feeds, refs
+
+
+def _random_feeds(graph) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for v in graph.inputs:
+        if np.dtype(v.dtype).kind == "f":
+            feeds[v.name] = rng.standard_normal(v.shape).astype(v.dtype)
+        else:
+            feeds[v.name] = rng.integers(0, 2, v.shape).astype(v.dtype)
+    return feeds
