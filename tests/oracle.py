@@ -82,6 +82,8 @@ def check_model(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
     """TensorForge's reference executor (before and after optimize) against ONNX Runtime."""
     want = run_ort(model, feeds)
     graph = from_onnx(model)
+    inferred = [(v.shape, v.dtype) for v in graph.outputs]
+    assert inferred == [(w.shape, str(w.dtype)) for w in want], "inferred output types"
     graphs = [graph, optimize(graph)] if optimized else [graph]
     for g in graphs:
         got = evaluate(g, feeds)
