@@ -130,6 +130,31 @@ def verify(model: Path = typer.Argument(..., help="An .onnx file."),
         raise typer.Exit(1)
 
 
+@app.command()
+def ops(markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table.")) -> None:
+    """List the ONNX operators TensorForge converts and the opsets where each converter changes.
+
+    Example: tensorforge ops --markdown > docs/operators.md
+    """
+    from .compiler.frontend import MAX_OPSET, MIN_OPSET, supported_ops
+
+    rows = supported_ops()
+    if markdown:
+        print(f"# Supported ONNX operators\n\nModels with opsets {MIN_OPSET} to {MAX_OPSET} "
+              f"import; {len(rows)} operator types convert. A converter registered at opset N "
+              "serves every opset from N up to the next registration.\n\n"
+              "| operator | converter versions |\n|---|---|")
+        for op, versions in rows.items():
+            print(f"| {op} | {', '.join(map(str, versions))} |")
+        return
+    table = Table(title=f"{len(rows)} ONNX operators, opsets {MIN_OPSET}..{MAX_OPSET}")
+    table.add_column("operator")
+    table.add_column("converter versions")
+    for op, versions in rows.items():
+        table.add_row(op, ", ".join(map(str, versions)))
+    console.print(table)
+
+
 def _load_data(path: Path, graph) -> tuple[dict, dict]:
     npz = np.load(path)
     outs = [k for k in npz.files if k.startswith("output_")]

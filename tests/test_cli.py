@@ -1,0 +1,67 @@
+"""The command line as a user meets it: help, the main commands, one-line errors."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+from typer.testing import CliRunner
+
+from conftest import MODELS
+from oracle import tensor_info
+from tensorforge.cli import app
+
+runner = CliRunner()
+needs_models = pytest.mark.skipif(not MODELS.is_dir(), reason="shared models missing")
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "inspect" in result.output and "verify" in result.output
+
+
+@needs_models
+def test_inspect_shows_passes_and_kernels():
+    result = runner.invoke(app, ["inspect", str(MODELS / "convbnrelu.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "fold_batchnorm" in result.output
+    assert "Conv" in result.output
+
+
+@needs_models
+def test_verify_against_npz_and_onnxruntime():
+    args = ["verify", str(MODELS / "mlp.onnx")]
+    result = runner.invoke(app, args + ["--data", str(MODELS / "mlp.npz")])
+    assert result.exit_code == 0, result.output
+    assert "yes" in result.output
+    assert runner.invoke(app, args).exit_code == 0
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    result = runner.invoke(app, ["inspect", str(tmp_path / "missing.onnx")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: model file not found")
+    assert "Traceback" not in result.output
+
+
+def test_unsupported_operator_is_named(tmp_path):
+    node = helper.make_node("NonZero", ["x"], ["y"], name="nz")
+    graph = helper.make_graph([node], "g", [tensor_info("x", (3,), np.float32)],
+                              [tensor_info("y", (1, 3), np.int64)])
+    path = tmp_path / "nz.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    result = runner.invoke(app, ["verify", str(path)])
+    assert result.exit_code == 2
+    assert "NonZero (opset 17) at node 'nz'" in result.output
+
+
+def test_bad_input_spec_is_explained(tmp_path):
+    result = runner.invoke(app, ["inspect", "m.onnx", "--input", "x=8xz"])
+    assert result.exit_code == 2
+    assert "dimensions must be integers" in result.output
+
+
+def test_ops_lists_converters():
+    result = runner.invoke(app, ["ops", "--markdown"])
+    assert result.exit_code == 0
+    assert "| Conv |" in result.output and "| Reshape |" in result.output
