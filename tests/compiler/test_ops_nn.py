@@ -2,9 +2,11 @@
 hypothesis draws shapes and every attribute, over the opsets where the op changed. Resize has
 its own file, test_ops_resize.py."""
 
+import math
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from oracle import check_op
@@ -140,6 +142,9 @@ def test_batch_norm(data, shape, opset, dtype, epsilon):
 @given(st.data(), st.lists(st.integers(1, 4), min_size=3, max_size=5), st.sampled_from(FLOATS),
        st.floats(1e-6, 0.1))
 def test_instance_norm(data, shape, dtype, epsilon):
+    """An instance of one element is degenerate: x - mean is rounding noise that ORT divides by
+    sqrt(epsilon), so both sides are noise; such shapes are left out."""
+    assume(math.prod(shape[2:]) > 1)
     draw = data.draw
     params = channel_params(draw, shape[1], dtype)
     check_op("InstanceNormalization", {"x": randn(draw, shape, dtype)},
