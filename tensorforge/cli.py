@@ -58,12 +58,26 @@ def parse_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def resolve_model(spec: str):
+    """A path to an .onnx file, or the name of a built-in workload (tensorforge.workloads)."""
+    from . import workloads
+
+    if spec in workloads.NAMES and not Path(spec).exists():
+        return workloads.get(spec)[0], spec
+    if not Path(spec).exists() and not spec.endswith(".onnx"):
+        raise ValueError(f"{spec!r} is neither a file nor a built-in workload "
+                         f"({', '.join(workloads.NAMES)})")
+    return Path(spec), spec
+
+
+ModelArg = typer.Argument(..., help="An .onnx file or a built-in workload name "
+                                    "(mlp, resnet18, resnet50, mobilenetv2, bert, ...).")
 InputOpt = typer.Option([], "--input", "-i", help="Shape for a dynamic input: NAME=D0xD1x...")
 
 
 @app.command()
 @friendly_errors
-def inspect(model: Path = typer.Argument(..., help="An .onnx file."),
+def inspect(model: str = ModelArg,
             input: list[str] = InputOpt,
             show_ir: bool = typer.Option(False, "--ir", help="Print the optimized graph IR.")
             ) -> None:
@@ -71,10 +85,11 @@ def inspect(model: Path = typer.Argument(..., help="An .onnx file."),
 
     Example: tensorforge inspect resnet18.onnx --ir
     """
-    graph = from_onnx(model, inputs=parse_shapes(input))
+    source, label = resolve_model(model)
+    graph = from_onnx(source, inputs=parse_shapes(input))
     report: list = []
     opt = optimize(graph, report=report)
-    table = Table(title=f"{model.name}: graph passes")
+    table = Table(title=f"{label}: graph passes")
     table.add_column("pass")
     table.add_column("nodes before", justify="right")
     table.add_column("nodes after", justify="right")
@@ -96,7 +111,7 @@ def inspect(model: Path = typer.Argument(..., help="An .onnx file."),
 
 @app.command()
 @friendly_errors
-def verify(model: Path = typer.Argument(..., help="An .onnx file."),
+def verify(model: str = ModelArg,
            data: Optional[Path] = typer.Option(None, "--data", help=".npz with inputs (and "
                                                "output_0.. references)."),
            input: list[str] = InputOpt,
@@ -106,14 +121,16 @@ def verify(model: Path = typer.Argument(..., help="An .onnx file."),
     Exit code 1 if any output differs beyond rtol/atol.
     Example: tensorforge verify resnet18.onnx --data resnet18.npz
     """
-    graph = from_onnx(model, inputs=parse_shapes(input))
+    source, label = resolve_model(model)
+    graph = from_onnx(source, inputs=parse_shapes(input))
     feeds, refs = _load_data(data, graph) if data else (_random_feeds(graph), {})
     got = evaluate(optimize(graph), feeds)
     if not refs:
         import onnxruntime as ort
-        sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        blob = str(source) if isinstance(source, Path) else source.SerializeToString()
+        sess = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
         refs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
-    table = Table(title=f"{model.name}: TensorForge vs reference")
+    table = Table(title=f"{label}: TensorForge vs reference")
     for col in ("output", "shape", "max abs err", "max rel err", "ok"):
         table.add_column(col)
     ok_all = True

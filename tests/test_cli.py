@@ -65,3 +65,11 @@ def test_ops_lists_converters():
     result = runner.invoke(app, ["ops", "--markdown"])
     assert result.exit_code == 0
     assert "| Conv |" in result.output and "| Reshape |" in result.output
+
+
+def test_builtin_workload_names_work_like_files():
+    result = runner.invoke(app, ["verify", "mlp"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["inspect", "nosuchmodel"])
+    assert result.exit_code == 2
+    assert "neither a file nor a built-in workload" in result.output
