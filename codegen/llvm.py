@@ -4,7 +4,8 @@ A PrimFunc becomes `void @"tf_kernel.name"(ptr noalias %A, ..., i64 %n)`: buffer
 arguments may overlap, like TVM's restrict), scalar params are passed by value. Vector
 expressions use explicit LLVM vector types: a contiguous Ramp index is one vector load/store
 (`llvm.masked.load/store` when the tail mask is set), any other vector index a gather/scatter.
-Local buffers are stack allocas in the entry block (LLVM promotes unrolled tiles to registers).
+Local buffers are stack allocas in the entry block (LLVM promotes unrolled tiles to registers);
+an Allocate of any other scope is heap scratch (aligned_alloc/free around its body).
 
 Float math carries the "contract" fast-math flag by default so a*b+c becomes an FMA; no
 reassociation (results stay those of the loop order written; `fastmath="fast"` opts in).
@@ -329,8 +330,16 @@ class _Emitter:
         buf = s.buffer
         if not isinstance(buf.size, int):
             raise CodegenError(f"local buffer {buf.name} needs a constant size, got {buf.shape}")
-        self.bufs[buf] = self.alloca(ir.ArrayType(llvm_type(buf.dtype, True), buf.size), buf.name)
+        if buf.scope == "local":
+            self.bufs[buf] = self.alloca(ir.ArrayType(llvm_type(buf.dtype, True), buf.size), buf.name)
+            self.stmt(s.body)
+            return
+        # other scopes are scratch too large for the stack: 64-byte aligned heap, freed after
+        nbytes = -(-buf.size * (tir.bits(buf.dtype) // 8) // 64) * 64
+        alloc = declare(self.module, "aligned_alloc", PTR, [I64, I64])
+        self.bufs[buf] = self.b.call(alloc, [ir.Constant(I64, 64), ir.Constant(I64, nbytes)])
         self.stmt(s.body)
+        self.b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [self.bufs[buf]])
 
     def alloca(self, ty: ir.Type, name: str):
         """A 64-byte aligned stack slot in the entry block, where SROA/mem2reg look for them."""
