@@ -4,6 +4,8 @@ shows the traceback."""
 from __future__ import annotations
 
 import functools
+import json
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -145,6 +147,120 @@ def verify(model: str = ModelArg,
     console.print(table)
     if not ok_all:
         raise typer.Exit(1)
+
+
+def _model_bytes(source) -> bytes:
+    return Path(source).read_bytes() if isinstance(source, Path) else source.SerializeToString()
+
+
+def _feeds_for(source, label: str, data: Optional[Path], graph) -> tuple[dict, dict]:
+    """Inputs (and reference outputs) from --data, a workload's own feeds, or random ones."""
+    from . import workloads
+
+    if data:
+        return _load_data(data, graph)
+    if not isinstance(source, Path) and label in workloads.NAMES:
+        return workloads.feeds(source), {}
+    return _random_feeds(graph), {}
+
+
+TargetOpt = typer.Option("llvm", "--target", "-t", help='Target: "llvm" (this CPU), '
+                         '"llvm -mcpu=avx512", "llvm -mcpu=znver4", ...')
+
+
+@app.command()
+@friendly_errors
+def bench(model: str = ModelArg, target: str = TargetOpt,
+          threads: int = typer.Option(os.cpu_count() or 1, "--threads", "-j",
+                                      help="Threads for TensorForge and each peer."),
+          compare: list[str] = typer.Option(["onnxruntime"], "--compare",
+                                            help="Peer to measure side by side."),
+          db: Optional[Path] = typer.Option(None, "--db", help="Tuning database to use."),
+          json_out: Optional[Path] = typer.Option(None, "--json", help="Write all figures here."),
+          profile: bool = typer.Option(False, "--profile", help="Also show the slowest kernels."),
+          repeat: int = typer.Option(50, "--repeat", help="Timed runs at least."),
+          data: Optional[Path] = typer.Option(None, "--data", help=".npz with inputs."),
+          input: list[str] = InputOpt) -> None:
+    """Compile a model and time it against ONNX Runtime on the same inputs and threads.
+
+    Example: tensorforge bench resnet18 --threads 2 --compare onnxruntime
+    """
+    from .benchmark import bench_model
+
+    source, label = resolve_model(model)
+    graph = from_onnx(source, inputs=parse_shapes(input))
+    feeds, _ = _feeds_for(source, label, data, graph)
+    with console.status(f"compiling {label} for {target}"):
+        result, module = bench_model(label, _model_bytes(source), feeds, target, threads,
+                                     tuple(compare), db, repeat=repeat)
+    console.print(f"{label} on {result.cpu}, target {target!r}, {threads} thread(s), "
+                  f"compiled in {result.compile_seconds:.2f} s; arena "
+                  f"{result.arena_bytes / 2**20:.2f} MiB (naive {result.naive_bytes / 2**20:.2f} "
+                  f"MiB, lower bound {result.lower_bound_bytes / 2**20:.2f} MiB)", highlight=False)
+    table = Table(title=f"{label}: latency")
+    table.add_column("runtime", no_wrap=True)
+    for col in ("p50 ms", "p90 ms", "p99 ms", "runs/s", "TF speedup", "max |diff|"):
+        table.add_column(col, justify="right")
+    for name, lat in result.latency.items():
+        row = lat.summary()
+        speed = "" if name == "tensorforge" else f"{result.speedup(name):.2f}x"
+        diff = "" if name == "tensorforge" else f"{result.max_abs_error[name]:.2g}"
+        table.add_row(name, f"{row['p50_ms']:.3f}", f"{row['p90_ms']:.3f}",
+                      f"{row['p99_ms']:.3f}", f"{row['throughput_per_s']:.1f}", speed, diff)
+    console.print(table)
+    if profile:
+        console.print(module.profile(**feeds))
+    if json_out:
+        json_out.write_text(json.dumps(result.as_dict(), indent=2))
+        console.print(f"wrote {json_out}")
+
+
+@app.command("compile")
+@friendly_errors
+def compile_cmd(model: str = ModelArg, output: Path = typer.Option(..., "--output", "-o",
+                                                                  help="Module file to write."),
+                target: str = TargetOpt,
+                db: Optional[Path] = typer.Option(None, "--db", help="Tuning database to use."),
+                input: list[str] = InputOpt) -> None:
+    """Compile a model into a module file that `tensorforge run` loads without recompiling.
+
+    Example: tensorforge compile model.onnx -o model.tfm
+    """
+    from .api import compile as tf_compile
+
+    source, label = resolve_model(model)
+    with console.status(f"compiling {label} for {target}"):
+        module = tf_compile(source, target=target, inputs=parse_shapes(input), tuning_db=db)
+    module.save(output)
+    console.print(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, target {target!r})")
+
+
+@app.command()
+@friendly_errors
+def run(module_path: Path = typer.Argument(..., help="A module written by `tensorforge compile`."),
+        data: Path = typer.Option(..., "--data", help=".npz with the model's inputs."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write outputs to this .npz.")
+        ) -> None:
+    """Run a compiled module on inputs from an .npz file.
+
+    Example: tensorforge run model.tfm --data sample.npz --out result.npz
+    """
+    from .api import load
+
+    module = load(module_path)
+    npz = np.load(data)
+    feeds = {k: npz[k] for k in npz.files if not k.startswith("output_")}
+    outs = module.run(**feeds)
+    table = Table(title=f"{module_path.name}: outputs")
+    for col in ("output", "shape", "dtype", "mean", "min", "max"):
+        table.add_column(col)
+    for i, arr in enumerate(outs):
+        table.add_row(str(i), str(list(arr.shape)), str(arr.dtype), f"{arr.mean():.4g}",
+                      f"{arr.min():.4g}", f"{arr.max():.4g}")
+    console.print(table)
+    if out:
+        np.savez(out, **{f"output_{i}": a for i, a in enumerate(outs)})
+        console.print(f"wrote {out}")
 
 
 @app.command()

@@ -73,3 +73,45 @@ def test_builtin_workload_names_work_like_files():
     result = runner.invoke(app, ["inspect", "nosuchmodel"])
     assert result.exit_code == 2
     assert "neither a file nor a built-in workload" in result.output
+
+
+def test_bench_prints_table_and_writes_json(tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["bench", "mlp", "--threads", "1", "--repeat", "3",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime" in result.output and "TF speedup" in result.output
+    import json
+    data = json.loads(out.read_text())
+    assert data["threads"] == 1 and data["speedup"]["onnxruntime"] > 0
+    assert data["max_abs_error"]["onnxruntime"] < 1e-3
+    assert set(data["latency"]) == {"tensorforge", "onnxruntime"}
+
+
+def test_compile_then_run_a_module(tmp_path):
+    from tensorforge import workloads
+    model, feeds = workloads.get("mlp")
+    np.savez(tmp_path / "x.npz", **feeds)
+    module = tmp_path / "mlp.tfm"
+    result = runner.invoke(app, ["compile", "mlp", "-o", str(module)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["run", str(module), "--data", str(tmp_path / "x.npz"),
+                                 "--out", str(tmp_path / "y.npz")])
+    assert result.exit_code == 0, result.output
+    import onnxruntime as ort
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["output_0"], want, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_mismatched_data_is_one_line_error(tmp_path):
+    np.savez(tmp_path / "bad.npz", input=np.zeros((3, 3), np.float32))
+    result = runner.invoke(app, ["bench", "mlp", "--data", str(tmp_path / "bad.npz")])
+    assert result.exit_code == 2
+    assert "input 'input'" in result.output and "Traceback" not in result.output
+
+
+def test_bad_target_is_one_line_error():
+    result = runner.invoke(app, ["compile", "mlp", "-o", "x.tfm", "--target", "llvm -mcpu=nosuch"])
+    assert result.exit_code == 2
+    assert "nosuch" in result.output
