@@ -1,0 +1,282 @@
+"""The tuning database: one SQLite row per measured config, shared by concurrent tuners.
+
+    db = TuningDatabase("tuning.db")
+    db.add(Record(target, workload, "dense", {"tile_m": 6}, costs=[1.2e-4, 1.1e-4]))
+    db.best(target, workload)                # fastest error-free record, or None
+
+WAL mode and one short transaction per record let several tuner processes write the same
+file at once without losing a row; `add` commits immediately, so an interrupted tuner loses
+nothing already measured. Rows another version wrote (unknown schema, unreadable JSON) are
+skipped with a warning, never fatal: a database outlives the code that filled it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, TextIO
+
+from ..compiler.errors import TensorForgeError
+
+SCHEMA_VERSION = 1
+COLUMNS = ("target", "workload", "template", "config", "costs", "mean_cost", "error",
+           "timestamp", "version", "schema")
+# A duplicate (skipped on import) is the same measurement: same place, config, costs and time.
+IDENTITY = ("target", "workload", "template", "config", "costs", "timestamp")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL, workload TEXT NOT NULL, template TEXT NOT NULL,
+    config TEXT NOT NULL, costs TEXT NOT NULL, mean_cost REAL, error TEXT,
+    timestamp REAL NOT NULL, version TEXT NOT NULL, schema INTEGER NOT NULL,
+    UNIQUE ({", ".join(IDENTITY)}));
+CREATE INDEX IF NOT EXISTS by_workload ON records (target, workload, mean_cost);
+"""
+
+
+class DatabaseError(TensorForgeError):
+    """The tuning database file is unreadable, corrupt, or locked for too long."""
+
+
+class RecordWarning(UserWarning):
+    """A record was skipped: unreadable JSON or a schema this version does not know."""
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+@dataclass(frozen=True)
+class Record:
+    """One measurement. `costs` are seconds per run; an `error` record has no costs."""
+
+    target: str
+    workload: str
+    template: str
+    config: dict
+    costs: list = field(default_factory=list)
+    error: str | None = None
+    timestamp: float = field(default_factory=time.time)
+    version: str = field(default_factory=_version)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def mean_cost(self) -> float:
+        """Mean seconds per run; inf for an error record."""
+        return sum(self.costs) / len(self.costs) if self.costs and not self.error else math.inf
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.config)
+
+    def to_row(self) -> tuple:
+        mean = self.mean_cost
+        return (self.target, self.workload, self.template, self.config_key,
+                json.dumps(list(self.costs)), None if math.isinf(mean) else mean, self.error,
+                self.timestamp, self.version, self.schema)
+
+    @classmethod
+    def from_row(cls, row) -> "Record":
+        """The record of a row (a mapping of COLUMNS); ValueError/KeyError/TypeError if foreign."""
+        schema = int(row["schema"])
+        if schema != SCHEMA_VERSION:
+            raise ValueError(f"schema version {schema} (this TensorForge reads {SCHEMA_VERSION})")
+        config, costs = _loads(row["config"]), _loads(row["costs"])
+        if not isinstance(config, dict) or not isinstance(costs, list) \
+                or not all(isinstance(c, (int, float)) for c in costs):
+            raise ValueError("config must be a JSON object and costs a JSON list of numbers")
+        return cls(str(row["target"]), str(row["workload"]), str(row["template"]), config,
+                   [float(c) for c in costs], row["error"], float(row["timestamp"]),
+                   str(row["version"]), schema)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _loads(x):
+    return json.loads(x) if isinstance(x, str) else x
+
+
+def config_key(config: dict) -> str:
+    """Canonical JSON of a config: equal configs give equal keys."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def _parse(rows: Iterable, where: str) -> Iterator[Record]:
+    """Records of `rows`, skipping (with a RecordWarning) those that are corrupt or foreign."""
+    for row in rows:
+        try:
+            yield Record.from_row(row)
+        except (ValueError, KeyError, TypeError) as e:
+            warnings.warn(f"{where}: skipped a tuning record: {e}", RecordWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class WorkloadStats:
+    target: str
+    workload: str
+    records: int
+    errors: int
+    best_cost: float | None
+
+
+class TuningDatabase:
+    """A tuning database file; opens (creating if needed) on first use, one connection per
+    process (connections must not cross a fork). `timeout` is how long a write waits for a
+    lock another process holds before failing with DatabaseError."""
+
+    def __init__(self, path, timeout: float = 30.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._guard(self._open)
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(SCHEMA)
+        return conn
+
+    def _guard(self, fn):
+        """Run `fn`, turning SQLite failures into a DatabaseError naming the file."""
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise DatabaseError(f"tuning database {self.path} stayed locked by another "
+                                    f"process for more than {self.timeout:g} s") from None
+            raise DatabaseError(f"tuning database {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise DatabaseError(f"tuning database {self.path} is corrupt or not a TensorForge "
+                                f"tuning database ({e})") from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "TuningDatabase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        return {"path": self.path, "timeout": self.timeout, "_conn": None}
+
+    # ------------------------------------------------------------ writes
+
+    def _insert(self, records: Iterable[Record]) -> int:
+        """Insert in one short transaction; returns how many were new (duplicates ignored)."""
+        conn = self._connect()
+        sql = (f"INSERT OR IGNORE INTO records ({', '.join(COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(COLUMNS))})")
+
+        def run():
+            before = conn.total_changes
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sql, [r.to_row() for r in records])
+            return conn.total_changes - before
+        return self._guard(run)
+
+    def add(self, record: Record) -> None:
+        """Record one measurement, committed before this returns."""
+        self._insert([record])
+
+    def import_jsonl(self, source) -> tuple[int, int]:
+        """Add the records of a JSON-lines file (path or open text file); returns
+        (added, skipped): duplicates of stored records and unreadable lines are skipped."""
+        with _open_text(source, "r") as f:
+            lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+        records = []
+        for n, line in lines:
+            try:
+                records.extend(_parse([json.loads(line)], f"{_name(source)} line {n}"))
+            except json.JSONDecodeError as e:
+                warnings.warn(f"{_name(source)} line {n}: skipped a tuning record: {e}",
+                              RecordWarning, stacklevel=2)
+        added = self._insert(records)
+        return added, len(lines) - added
+
+    # ------------------------------------------------------------ reads
+
+    def _rows(self, sql: str, params: tuple = ()) -> list:
+        conn = self._connect()
+        return self._guard(lambda: conn.execute(sql, params).fetchall())
+
+    def records(self, target: str | None = None, workload: str | None = None) -> list[Record]:
+        """Records in insertion order, optionally only those of a target and/or workload."""
+        where, params = _filter(target=target, workload=workload)
+        rows = self._rows(f"SELECT * FROM records {where} ORDER BY id", params)
+        return list(_parse(rows, str(self.path)))
+
+    def best(self, target: str, workload: str) -> Record | None:
+        """The fastest error-free record for (target, workload), or None."""
+        rows = self._rows("SELECT * FROM records WHERE target = ? AND workload = ? "
+                          "AND error IS NULL AND mean_cost IS NOT NULL ORDER BY mean_cost",
+                          (target, workload))
+        return next(_parse(rows, str(self.path)), None)
+
+    def stats(self, target: str | None = None) -> list[WorkloadStats]:
+        """Record count, error count and best cost per (target, workload)."""
+        where, params = _filter(target=target)
+        rows = self._rows("SELECT target, workload, COUNT(*) AS n, COUNT(error) AS errors, "
+                          f"MIN(mean_cost) AS best FROM records {where} "
+                          "GROUP BY target, workload ORDER BY target, workload", params)
+        return [WorkloadStats(r["target"], r["workload"], r["n"], r["errors"], r["best"])
+                for r in rows]
+
+    def export_jsonl(self, dest, target: str | None = None,
+                     workload: str | None = None) -> int:
+        """Write records as JSON lines (path or open text file); returns how many."""
+        records = self.records(target, workload)
+        with _open_text(dest, "w") as f:
+            for r in records:
+                f.write(r.to_json() + "\n")
+        return len(records)
+
+    def __len__(self) -> int:
+        return self._rows("SELECT COUNT(*) FROM records")[0][0]
+
+
+def _filter(**equal) -> tuple[str, tuple]:
+    pairs = [(k, v) for k, v in equal.items() if v is not None]
+    where = " AND ".join(f"{k} = ?" for k, _ in pairs)
+    return (f"WHERE {where}" if where else ""), tuple(v for _, v in pairs)
+
+
+def _name(source) -> str:
+    return str(getattr(source, "name", source))
+
+
+class _open_text:
+    """Open a path, or pass an already open text file through (not closing it)."""
+
+    def __init__(self, target, mode: str):
+        self.target, self.mode, self.opened = target, mode, None
+
+    def __enter__(self) -> TextIO:
+        if hasattr(self.target, "read") or hasattr(self.target, "write"):
+            return self.target
+        self.opened = open(self.target, self.mode, encoding="utf-8")
+        return self.opened
+
+    def __exit__(self, *exc) -> None:
+        if self.opened is not None:
+            self.opened.close()
