@@ -1,0 +1,107 @@
+"""Reductions, normalizations, pools and products lowered, built and run against the
+reference executor. Sums are reassociated (LANES partial accumulators), hence rtol 1e-4 on
+rows of up to a few hundred elements."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lower_testing import check_graph, rand, single
+from tensorforge.compiler import GraphBuilder
+
+dims = st.integers(1, 40)
+
+
+@given(dims, dims, st.sampled_from([(0,), (1,), (0, 1), (1, 2), (2,)]), st.integers(0, 1))
+def test_reduce_ops(a, b, axes, keep):
+    for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL2"):
+        single(op, [(a, b, 3)], {"axes": axes, "keepdims": keep})
+
+
+def test_reduce_all_and_ints():
+    single("ReduceSum", [(5, 33)], {"axes": (0, 1), "keepdims": 0})
+    single("ReduceMean", [(5, 33)], {"axes": (1,), "keepdims": 1}, dtype="int32")
+    single("ReduceMax", [(4, 35)], {"axes": (1,), "keepdims": 0}, dtype="int64")
+
+
+@given(dims, dims, st.sampled_from([0, 1, -1]))
+def test_softmax_argmax(a, b, axis):
+    single("Softmax", [(a, b)], {"axis": axis})
+    single("LogSoftmax", [(a, b)], {"axis": axis})
+    for op in ("ArgMax", "ArgMin"):
+        single(op, [(a, b)], {"axis": axis, "keepdims": 1, "select_last_index": 0})
+        single(op, [(a, b)], {"axis": axis, "keepdims": 0, "select_last_index": 1}, dtype="int32")
+
+
+def test_cumsum():
+    single("CumSum", [(3, 18)], {"axis": 1, "exclusive": 0, "reverse": 0})
+    single("CumSum", [(6, 5)], {"axis": 0, "exclusive": 1, "reverse": 1})
+
+
+@given(dims, st.integers(1, 300))
+def test_layer_norm(rows, width):
+    single("LayerNormalization", [(2, rows, width), (width,), (width,)],
+           {"axis": 2, "epsilon": 1e-5}, consts=(1, 2), rtol=2e-4, atol=2e-5)
+
+
+def test_norms():
+    single("LayerNormalization", [(3, 4, 37), (4, 37)], {"axis": 1, "epsilon": 1e-5,
+                                                         "stats_dtype": "float32"},
+           rtol=2e-4, atol=2e-5)
+    single("InstanceNormalization", [(2, 3, 5, 7), (3,), (3,)], {"epsilon": 1e-5},
+           rtol=2e-4, atol=2e-5)
+    single("LRN", [(1, 7, 4, 5)], {"size": 3, "alpha": 1e-3, "beta": 0.75, "bias": 1.0})
+
+
+def test_batch_norm():
+    b = GraphBuilder()
+    x = b.input("x", (2, 3, 4, 5), "float32")
+    params = [b.const(np.array(v, np.float32)) for v in
+              ([0.5, 1.0, 2.0], [0.1, 0.2, 0.3], [0.0, -1.0, 1.0], [1.0, 0.5, 2.0])]
+    y = b.emit1("BatchNormalization", [x, *params], {"epsilon": 1e-5})
+    check_graph(b.build([y]), [rand((2, 3, 4, 5))], fuse=False)
+
+
+POOL = dict(strides=(2, 2), pads=(1, 1, 1, 1), dilations=(1, 1))
+
+
+@pytest.mark.parametrize("ceil", [0, 1])
+def test_pools(ceil):
+    attrs = dict(POOL, kernel_shape=(3, 3), ceil_mode=ceil)
+    single("MaxPool", [(1, 3, 11, 9)], attrs)
+    single("AveragePool", [(1, 3, 11, 9)], dict(attrs, count_include_pad=0))
+    single("AveragePool", [(1, 3, 11, 9)], dict(attrs, count_include_pad=1))
+    single("LpPool", [(1, 2, 8, 9)], dict(attrs, p=2))
+    single("MaxPool", [(2, 3, 20)], dict(kernel_shape=(2,), strides=(1,), pads=(0, 1),
+                                         dilations=(2,), ceil_mode=ceil))
+
+
+def test_global_pools():
+    single("GlobalAveragePool", [(2, 5, 7, 7)])
+    single("GlobalMaxPool", [(1, 3, 6, 17)])
+    single("GlobalLpPool", [(1, 3, 4, 5)], {"p": 3}, rtol=2e-4)
+
+
+@given(st.integers(1, 20), st.integers(1, 40), st.integers(1, 40))
+def test_matmul_shapes(m, k, n):
+    single("MatMul", [(m, k), (k, n)], rtol=1e-4, atol=1e-4)
+    single("MatMul", [(2, m, k), (k, n)], consts=(1,), rtol=1e-4, atol=1e-4)
+    single("MatMul", [(2, 1, m, k), (3, k, n)], rtol=1e-4, atol=1e-4)
+    single("MatMul", [(k,), (k, n)], rtol=1e-4, atol=1e-4)
+    single("MatMul", [(m, k), (k,)], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_gemm(ta, tb):
+    a, b = ((19, 7) if ta else (7, 19)), ((33, 19) if tb else (19, 33))
+    attrs = dict(alpha=0.5, beta=2.0, transA=ta, transB=tb)
+    single("Gemm", [a, b, (33,)], attrs, consts=(1, 2), rtol=1e-4, atol=1e-4)
+    single("Gemm", [a, b, (7, 1)], attrs, rtol=1e-4, atol=1e-4)
+
+
+def test_integer_matmul_and_einsum():
+    single("MatMul", [(3, 5), (5, 4)], dtype="int32")
+    single("Einsum", [(2, 3, 5), (2, 5, 4)], {"equation": "bij,bjk->bik"}, rtol=1e-4, atol=1e-4)
+    single("Einsum", [(3, 3)], {"equation": "ii->i"})
+    single("Einsum", [(2, 3, 4), (4,)], {"equation": "...j,j->..."}, rtol=1e-4, atol=1e-4)
