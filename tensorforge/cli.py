@@ -305,3 +305,13 @@ def _random_feeds(graph) -> dict[str, np.ndarray]:
         else:
             feeds[v.name] = rng.integers(0, 2, v.shape).astype(v.dtype)
     return feeds
+
+
+def _mount_subcommands() -> None:
+    """Commands that live in their own modules (they import this one for friendly_errors)."""
+    from .cli_db import db_app
+
+    app.add_typer(db_app, name="db")
+
+
+_mount_subcommands()
