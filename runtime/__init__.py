@@ -1,4 +1,4 @@
-"""tensorforge.runtime: the static memory planner (executor, module save/load to come)."""
+"""tensorforge.runtime: the static memory planner, linking, the executor and the Module."""
 
 from .graph_plan import plan_graph
 from .memory_plan import MemoryPlan, MemoryPlanError, Step, plan_memory
