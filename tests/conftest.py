@@ -4,7 +4,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, os.path.dirname(__file__))  # tests import the shared oracle helpers
+# Test helper modules (oracle.py, tir_kernels.py, *_testing.py, ...) import by plain name from
+# any test file: put tests/ and each of its folders on the path once, here.
+HERE = Path(__file__).resolve().parent
+for folder in [HERE, *sorted(p for p in HERE.iterdir() if p.is_dir() and p.name[0] not in "._")]:
+    sys.path.insert(0, str(folder))
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 

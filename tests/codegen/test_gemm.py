@@ -1,16 +1,13 @@
 """Register-blocked GEMM micro-kernel written in TIR: correctness and the SIMD it compiles to."""
 
-import os
 import re
-import sys
 
 import numpy as np
 import pytest
 
 from tensorforge.codegen.llvm_build import build
 
-sys.path.insert(0, os.path.dirname(__file__))
-import tir_kernels  # noqa: E402
+import tir_kernels
 
 
 @pytest.mark.parametrize("M,N,K", [(6, 32, 8), (1, 1, 1), (13, 37, 5), (7, 48, 19), (50, 70, 33)])

@@ -1,7 +1,5 @@
 """LLVM backend: hand-written PrimFuncs compiled for the host and checked against NumPy."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +9,7 @@ from tensorforge.codegen.llvm_build import build
 from tensorforge.compiler import tir
 from tensorforge.compiler.tir import Buffer, For, PrimFunc, Var
 
-sys.path.insert(0, os.path.dirname(__file__))
-import tir_kernels  # noqa: E402
+import tir_kernels
 
 rng = np.random.default_rng(0)
 

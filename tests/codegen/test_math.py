@@ -1,8 +1,6 @@
 """Math intrinsics: vectorized polynomial exp/erf/tanh/sigmoid within float32 1e-6 relative."""
 
 import math
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +9,7 @@ from hypothesis import example, given, settings, strategies as st
 from tensorforge.codegen.llvm_build import build
 from tensorforge.compiler import tir
 
-sys.path.insert(0, os.path.dirname(__file__))
-import tir_kernels  # noqa: E402
+import tir_kernels
 
 _erf = np.vectorize(math.erf)
 REFERENCE = {"exp": np.exp, "erf": _erf, "tanh": np.tanh,

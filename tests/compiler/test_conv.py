@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .conv_testing import build_conv, conv_node, reference, run_conv
+from conv_testing import build_conv, conv_node, reference, run_conv
 from tensorforge.compiler.te import TEError
 from tensorforge.compiler.templates.conv2d import CONV2D
 from tensorforge.compiler.templates.registry import select_template

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from oracle import check_op
 from tensorforge.compiler import ShapeError, UnsupportedModelError, evaluate
 
-from .nn_helpers import convert, randn
+from nn_helpers import convert, randn
 
 AUTO_PADS = ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]
 FLOATS = [np.float32, np.float16]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from oracle import check_op
 from tensorforge.compiler import ShapeError, UnsupportedModelError
 
-from .nn_helpers import convert, randn
+from nn_helpers import convert, randn
 
 COORDINATE_MODES = {11: ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                          "tf_half_pixel_for_nn", "tf_crop_and_resize"],

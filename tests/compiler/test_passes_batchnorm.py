@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tensorforge.compiler import GraphBuilder
 from tensorforge.compiler.passes import eliminate_dead_code, fold_batchnorm
 
-from .passes_testing import assert_equivalent, ops
+from passes_testing import assert_equivalent, ops
 
 
 def bn_params(b, channels, rng, dtype="float32"):

@@ -6,7 +6,7 @@ from hypothesis import given
 from tensorforge.compiler import GraphBuilder
 from tensorforge.compiler.passes import eliminate_common_subexpressions as cse
 
-from .passes_testing import assert_equivalent, ops, square_graphs
+from passes_testing import assert_equivalent, ops, square_graphs
 
 
 def test_same_op_same_inputs_same_attrs_merge():

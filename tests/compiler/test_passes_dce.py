@@ -5,7 +5,7 @@ from hypothesis import given
 from tensorforge.compiler import GraphBuilder
 from tensorforge.compiler.passes import eliminate_dead_code
 
-from .passes_testing import assert_equivalent, ops, square_graphs
+from passes_testing import assert_equivalent, ops, square_graphs
 
 
 def test_unused_chain_goes_and_inputs_stay():

@@ -10,7 +10,7 @@ from tensorforge.compiler import Graph, GraphBuilder
 from tensorforge.compiler.passes import fold_constants
 from tensorforge.compiler.passes.fold_constants import MAX_GROWTH_ELEMENTS
 
-from .passes_testing import assert_equivalent, ops, random_feeds, square_graphs
+from passes_testing import assert_equivalent, ops, random_feeds, square_graphs
 
 
 def test_constant_chain_folds_under_the_output_names():

@@ -8,7 +8,7 @@ from tensorforge.compiler import Graph, GraphBuilder, ShapeError
 from tensorforge.compiler.ops import Pattern, get_op, infer_types
 from tensorforge.compiler.passes import fuse_operators
 
-from .passes_testing import assert_equivalent, ops, square_graphs
+from passes_testing import assert_equivalent, ops, square_graphs
 
 RNG = np.random.default_rng(0)
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from tensorforge.compiler import GraphBuilder
 from tensorforge.compiler.passes import remove_identities
 
-from .passes_testing import assert_equivalent, ops, square_graphs
+from passes_testing import assert_equivalent, ops, square_graphs
 
 
 def test_inner_identity_chain_vanishes():

@@ -10,7 +10,7 @@ from tensorforge.compiler import GraphBuilder, GraphError
 from tensorforge.compiler import passes
 from tensorforge.compiler.passes import optimize
 
-from .passes_testing import assert_equivalent, square_graphs
+from passes_testing import assert_equivalent, square_graphs
 
 ORDER = ["remove_identities", "fold_constants", "simplify_reshapes", "fold_batchnorm",
          "fold_constants", "eliminate_common_subexpressions", "eliminate_dead_code",

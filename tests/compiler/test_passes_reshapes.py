@@ -8,7 +8,7 @@ from tensorforge.compiler import GraphBuilder
 from tensorforge.compiler.passes import (eliminate_dead_code, fold_constants, optimize,
                                          simplify_reshapes)
 
-from .passes_testing import assert_equivalent, ops
+from passes_testing import assert_equivalent, ops
 
 
 def simplified(g):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensorforge.compiler import te
-from .te_testing import close, rand, run
+from te_testing import close, rand, run
 
 dims = st.integers(1, 13)
 factors = st.integers(1, 8)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import tensorforge.codegen as codegen
 from tensorforge.compiler import te
 from tensorforge.compiler.templates.dense import default_config, dense, dense_schedule, dense_space
-from .te_testing import close, rand, run
+from te_testing import close, rand, run
 
 TARGET = codegen.Target.parse("llvm")
 SPACE = dense_space(64, 64, 64, TARGET)

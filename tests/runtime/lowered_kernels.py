@@ -10,8 +10,6 @@ runtime is tested without the lowering:
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +17,7 @@ import numpy as np
 from tensorforge.compiler import tir
 from tensorforge.compiler.graph import Value
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "codegen"))
-import tir_kernels  # noqa: E402
+import tir_kernels
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
 """The executor over hand-lowered kernels: results against NumPy, the arena, fresh outputs,
 concurrent runs, targets this host cannot run, linking errors."""
 
-import os
 import re
-import sys
 import threading
 from dataclasses import replace
 
@@ -20,8 +18,7 @@ from tensorforge.compiler.graph import Value
 from tensorforge.runtime.module import Module
 from tensorforge.runtime.program import structural_name
 
-sys.path.insert(0, os.path.dirname(__file__))
-from lowered_kernels import FakeKernel, chain  # noqa: E402
+from lowered_kernels import FakeKernel, chain
 
 HOST = Target.parse("llvm")
 

@@ -1,8 +1,6 @@
 """The Module a user holds: input checking, save/load, refusals, the tuning-database hook."""
 
 import json
-import os
-import sys
 import zipfile
 
 import numpy as np
@@ -15,8 +13,7 @@ from tensorforge.compiler import InputError
 from tensorforge.runtime.module import Module
 from tensorforge.runtime.serialize import ModuleFileError
 
-sys.path.insert(0, os.path.dirname(__file__))
-from lowered_kernels import chain  # noqa: E402
+from lowered_kernels import chain
 
 HOST = Target.parse("llvm")
 X = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)

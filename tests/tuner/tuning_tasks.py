@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -13,8 +11,7 @@ import numpy as np
 
 from tensorforge.tuner import ConfigSpace, Record, TirTask, TuningDatabase
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "codegen"))
-import tir_kernels  # noqa: E402
+import tir_kernels
 
 FAULTS = {
     "none": lambda x, y: np.multiply(x, 2, out=y),
