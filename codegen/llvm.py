@@ -3,7 +3,10 @@
 A PrimFunc becomes `void @"tf_kernel.name"(ptr noalias %A, ..., i64 %n)`: buffers are pointers (no two
 arguments may overlap, like TVM's restrict), scalar params are passed by value. Vector
 expressions use explicit LLVM vector types: a contiguous Ramp index is one vector load/store
-(`llvm.masked.load/store` when the tail mask is set), any other vector index a gather/scatter.
+(`llvm.masked.load/store` when the tail mask is set), a small constant stride contiguous loads
+and a shuffle, a run of strided stores forming a tile a transpose and contiguous stores
+(llvm_strided), any other vector index a gather/scatter. A padding read
+`buf[select(c, i, 0)]` is a load at i masked by c.
 Local buffers are stack allocas in the entry block (LLVM promotes unrolled tiles to registers);
 an Allocate of any other scope is heap scratch (aligned_alloc/free around its body).
 
@@ -26,6 +29,8 @@ from ..compiler import tir
 from ..compiler.errors import TensorForgeError
 from ..compiler.tir import Buffer, Const, Ramp, Var
 from .llvm_math import call_intrinsic, declare, emit_math
+from .llvm_strided import StoreTile, group_stores, guarded_index, load_stride, prefix, \
+    strided_load, transpose
 from .target import Target
 
 NUM_THREADS_GLOBAL = "__tf_num_threads"
@@ -224,6 +229,10 @@ class _Emitter:
         return COMPARE[kind_of(e.a.dtype)](self, CMP_SYMBOL[e.op], self.expr(e.a), self.expr(e.b))
 
     def e_Select(self, e):
+        t = e.t
+        guarded = guarded_index(t.index) if isinstance(t, tir.Load) and t.mask is None else None
+        if guarded and guarded[0] == e.cond:  # cond ? buf[select(cond, i, 0)] : f
+            return self._memory(t.buffer, guarded[1], e.cond, None, self.expr(e.f))
         return self.b.select(self.expr(e.cond), self.expr(e.t), self.expr(e.f))
 
     def e_Cast(self, e):
@@ -246,7 +255,19 @@ class _Emitter:
         return self.b.add(base, self.b.mul(stride, iota))
 
     def e_Load(self, e):
-        return self._memory(e.buffer, e.index, e.mask, None)
+        guarded = guarded_index(e.index)
+        if guarded is None:
+            return self._memory(e.buffer, e.index, e.mask, None)
+        # lanes whose guard is false read element 0, which exists whenever such a lane does
+        cond, index = guarded
+        n = tir.lanes(index.dtype)
+        at0 = tir.Const(0, tir.element(index.dtype))
+        first = self.e_Broadcast(tir.Broadcast(tir.Load(e.buffer, at0), n))
+        if e.mask is None:
+            return self._memory(e.buffer, index, cond, None, first)
+        zero = tir.Broadcast(tir.Const(0, tir.element(e.dtype)), n)
+        return self._memory(e.buffer, index, tir.Binary("and", cond, e.mask), None,
+                            self.b.select(self.expr(e.mask), first, self.expr(zero)))
 
     # ------------------------------------------------------------ memory
     def _align(self, buf: Buffer, index: tir.Expr) -> int:
@@ -257,44 +278,49 @@ class _Emitter:
             return math.gcd(64, base.value * size) or 64
         return size
 
-    def _memory(self, buf, index, mask, value):
-        """Load (value None) or store `value` at buf[index], scalar, vector or gather."""
+    def _memory(self, buf, index, mask, value, passthrough=None):
+        """Load (value None) or store `value` at buf[index], scalar, vector, strided or
+        gather; masked-off lanes of a load are `passthrough` (zero when None)."""
         ptr, n = self.bufs[buf], tir.lanes(index.dtype)
         elem, align = llvm_type(buf.dtype, storage=True), ir.Constant(I32, self._align(buf, index))
         vty = ir.VectorType(elem, n) if n > 1 else elem
         if value is not None and tir.element(buf.dtype) == "bool":
             value = self.b.zext(value, vty)
+        m = self.expr(mask) if mask is not None else None
+        if passthrough is not None and tir.element(buf.dtype) == "bool":
+            passthrough = self.b.zext(passthrough, vty)
+        passthrough = passthrough if passthrough is not None else _const(vty, 0)
         contiguous = isinstance(index, Ramp) and index.stride == Const(1, index.stride.dtype)
-        if n == 1 or contiguous:
-            addr = gep(self.b, ptr, [self.expr(index.base if contiguous else index)], elem)
-            out = self._contiguous(addr, vty, align, mask, value)
+        stride = load_stride(index) if value is None else None
+        if n == 1 or contiguous or stride:
+            base = index.base if contiguous or stride else index
+            addr = gep(self.b, ptr, [self.expr(base)], elem)
+            out = strided_load(self.b, lambda k: gep(self.b, addr, [ir.Constant(I64, k)], elem),
+                               vty, stride, m, passthrough) if stride else \
+                self._contiguous(addr, vty, align, m, value, passthrough)
         else:
             offsets = self.expr(index)
             addr = gep(self.b, ptr, [offsets], elem, ir.VectorType(PTR, n))
-            out = self._gather_scatter(addr, vty, align, mask, value)
+            out = self._gather_scatter(addr, vty, align, m, value, passthrough)
         if value is None and tir.element(buf.dtype) == "bool":
             return self.b.trunc(out, llvm_type(tir.with_lanes("bool", n)))
         return out
 
-    def _mask(self, mask, n):
-        return self.expr(mask) if mask is not None else _const(ir.VectorType(I1, n), 1)
-
-    def _contiguous(self, addr, vty, align, mask, value):
-        if mask is None:
+    def _contiguous(self, addr, vty, align, m, value, passthrough):
+        if m is None:
             if value is None:
                 return self.b.load(addr, typ=vty, align=align.constant)
             return self.b.store(value, addr, align=align.constant)
-        m = self._mask(mask, vty.count)
         if value is None:
-            return call_intrinsic(self.b, "llvm.masked.load", [addr, align, m, _const(vty, 0)],
+            return call_intrinsic(self.b, "llvm.masked.load", [addr, align, m, passthrough],
                                   [vty, PTR], vty)
         return call_intrinsic(self.b, "llvm.masked.store", [value, addr, align, m],
                               [vty, PTR], ir.VoidType())
 
-    def _gather_scatter(self, addrs, vty, align, mask, value):
-        m = self._mask(mask, vty.count)
+    def _gather_scatter(self, addrs, vty, align, m, value, passthrough):
+        m = m if m is not None else _const(ir.VectorType(I1, vty.count), 1)
         if value is None:
-            return call_intrinsic(self.b, "llvm.masked.gather", [addrs, align, m, _const(vty, 0)],
+            return call_intrinsic(self.b, "llvm.masked.gather", [addrs, align, m, passthrough],
                                   [vty, addrs.type], vty)
         return call_intrinsic(self.b, "llvm.masked.scatter", [value, addrs, align, m],
                               [vty, addrs.type], ir.VoidType())
@@ -304,8 +330,25 @@ class _Emitter:
         getattr(self, "s_" + type(s).__name__)(s)
 
     def s_Seq(self, s):
-        for c in s.stmts:
-            self.stmt(c)
+        for c in group_stores(s.stmts):
+            self._store_tile(c) if isinstance(c, StoreTile) else self.stmt(c)
+
+    def _store_tile(self, t: StoreTile):
+        """K strided row stores as L contiguous column stores (see llvm_strided)."""
+        elem = llvm_type(t.buffer.dtype, storage=True)
+        values = [self.expr(v) for v in t.values]
+        if tir.element(t.buffer.dtype) == "bool":
+            values = [self.b.zext(v, ir.VectorType(elem, v.type.count)) for v in values]
+        k, size = len(values), tir.bits(t.buffer.dtype) // 8
+        base, stride = self.expr(t.base), self.expr(t.stride)
+        width = 1 << (k - 1).bit_length()  # stored lanes per column: K rounded up to 2^n
+        mask = _const(ir.VectorType(I1, width), 1) if width == k else ir.Constant(
+            ir.VectorType(I1, width), [ir.Constant(I1, j < k) for j in range(width)])
+        for j, column in enumerate(transpose(self.b, values)):
+            at = self.b.add(base, self.b.mul(stride, ir.Constant(stride.type, j)))
+            addr = gep(self.b, self.bufs[t.buffer], [at], elem)
+            self._contiguous(addr, ir.VectorType(elem, width), ir.Constant(I32, size),
+                             None if width == k else mask, prefix(self.b, column, width), None)
 
     def s_Store(self, s):
         self._memory(s.buffer, s.index, s.mask, self.expr(s.value))
