@@ -3,7 +3,9 @@
 1. inline: bodies of compute_inline stages are substituted into their readers;
 2. bound inference: walking consumers before producers, a stage computed at (S, loop) gets
    the region of its tensor that S reads inside that loop (te_bounds' interval analysis over
-   S's inner loops; a region that cannot be bounded to a constant size is the whole tensor);
+   S's inner loops; a region that cannot be bounded to a constant size is the whole tensor),
+   united with what its other readers read, which must be computed at that same loop (then
+   it is computed once there, before them: softmax's row max, read by two row stages);
 3. loop nests: each stage's leaf loops in order, split/fuse relations giving the original
    axes (`parent = outer * factor + inner`, `outer = fused // n`, `inner = fused % n`),
    guards where a split does not divide or a region runs off the tensor, each guard placed
@@ -165,34 +167,39 @@ class _Lowering:
             return
         _, parent, at = st.attach
         readers = [c for c in self.live if any(r.tensor is st.tensor for r in self.reads[c])]
-        if readers != [parent]:
-            raise TEError(f"compute_at: {st.name} is computed at {parent.name} but read by "
-                          f"{[c.name for c in readers] or 'no stage'}; it must be read by "
-                          f"{parent.name} only")
-        values, ext, _, _, _ = self.iter_info(parent)
-        leaves = parent.leaf_iter_vars
-        inner = leaves[leaves.index(at) + 1:]
-        ranges = {v: (tir.Const(0), tir.Const(ext[v] - 1)) for v in inner}
+        if not readers or any(c is not parent and c.attach != st.attach for c in readers):
+            raise TEError(f"compute_at: {st.name} is computed at {parent.name}.{at.name} but "
+                          f"read by {[c.name for c in readers] or 'no stage'}; each reader "
+                          f"must be {parent.name} or be computed at the same loop")
         dims, full = [None] * len(shape), [False] * len(shape)
-        for r in self.reads[parent]:
-            if r.tensor is not st.tensor:
-                continue
-            for d, idx in enumerate(r.indices):
-                iv = te_bounds.interval(tir.substitute(idx, values), ranges)
+        for c in readers:
+            for d, iv in self._read_intervals(c, st, at if c is parent else None):
                 if iv is None:
                     full[d] = True
                 else:
                     dims[d] = iv if dims[d] is None else te_bounds.union(dims[d], iv)
-        dims = [None if f else iv for iv, f in zip(dims, full)]
         region = []
         for d, iv in enumerate(dims):
-            span = None if iv is None else te_bounds.constant(te_bounds.add(iv[1], iv[0], -1))
+            span = None if full[d] else te_bounds.constant(te_bounds.add(iv[1], iv[0], -1))
             if span is None or span + 1 >= shape[d]:
                 region.append((tir.Const(0), shape[d]))
             else:
                 lo = te_bounds.to_expr(iv[0])
                 region.append((simplify(lo), span + 1))
         self.region[st] = region
+
+    def _read_intervals(self, reader: Stage, st: Stage, at):
+        """(dim, interval or None when unbounded) of each index of each read of st by
+        `reader`, over reader's loops inside `at` (all of them when at is None: a reader
+        computed at the same loop as st)."""
+        values, ext, _, _, _ = self.iter_info(reader)
+        leaves = reader.leaf_iter_vars
+        inner = leaves[leaves.index(at) + 1:] if at is not None else leaves
+        ranges = {v: (tir.Const(0), tir.Const(ext[v] - 1)) for v in inner}
+        for r in self.reads[reader]:
+            if r.tensor is st.tensor:
+                for d, idx in enumerate(r.indices):
+                    yield d, te_bounds.interval(tir.substitute(idx, values), ranges)
 
     # ------------------------------------------------------------ expressions
     def translate(self, e, guard=None):

@@ -8,13 +8,15 @@ Injective outputs:
 
 Row reductions (topi.reduce: softmax, layer-norm, Reduce* and global pools over trailing
 axes) run inside the output's fused row loop, each row's statistics vectorized over LANES
-partial accumulators:
+partial accumulators and computed once there, however many row stages read them; a row
+buffer (softmax's exp, tag ROW_BUFFER) is stored there too when a row fits ROW_BUFFER_BYTES:
 
     for r in parallel(0, rows):
-      stat.partial[l] = identity                      # per statistic, per reader
+      stat.partial[l] = identity                      # per statistic, in producer order
       for ko: for l in vectorized(0, LANES): stat.partial[l] = combine(.., src(r, ko*LANES + l))
       stat = combine over l of stat.partial[l]; combine the tail (K % LANES) in
-      for j in vectorized(0, row): out[r, j] = f(x[r, j], stat ...)
+      for j in vectorized(0, row): buf[j] = g(x[r, j], stat ...)        # a row buffer
+      for j in vectorized(0, row): out[r, j] = f(x[r, j], buf[j], stat ...)
 
 Other reductions (pools, reductions over leading axes, ArgMax along an inner axis) are
 their own loop nest at root: outer data axes fused and parallel, the reduce loops next, the
@@ -26,14 +28,15 @@ from __future__ import annotations
 
 import math
 
-from .. import te
+from .. import te, tir
 from ..topi import COMPUTE
-from ..topi.reduce import ROW_PARTIAL
+from ..topi.reduce import ROW_BUFFER, ROW_PARTIAL
 from .registry import Template
 
 PARALLEL_MIN_WORK = 1 << 16  # element-ops below which one thread beats a team (GOMP start-up)
 VECTOR_MIN = 4               # shortest innermost loop worth vectorizing
 CHUNK = 256                  # elements per parallel chunk when only one long axis exists
+ROW_BUFFER_BYTES = 64 * 1024  # a longer row buffer (softmax's exp) is recomputed instead
 
 
 def _is_reduce(st) -> bool:
@@ -99,26 +102,25 @@ def _root_reduce(stage, config, par: bool):
 
 
 def _rows(stage, config, par: bool, attached: bool):
-    """A row stage: rows fused (parallel at root), partial lanes innermost and vectorized.
-    Returns the loop its own producers are computed at."""
+    """A row stage: rows fused (parallel at root), partial lanes (or a row buffer's row)
+    innermost and vectorized. Returns its row loop at root, where its producers go."""
     rows = stage.op.attrs["rows"]
     axes = list(stage.op.axis)
+    vec = config.get("vectorize", True)
     if stage.op.tag == ROW_PARTIAL:
         stage.reorder(*stage.op.reduce_axis, axes[-1])
-        if config.get("vectorize", True):
+        if vec:
             stage.vectorize(axes[-1])
+    elif not _is_reduce(stage) and axes[rows:] and vec and axes[-1].extent >= VECTOR_MIN:
+        stage.vectorize(axes[-1])
     if attached or rows == 0:
-        return axes[rows - 1] if rows else None
-    f = _outer_parallel(stage, axes[:rows], par)
-    inner = axes[rows:]
-    if inner and not _is_reduce(stage) and config.get("vectorize", True) \
-            and inner[-1].extent >= VECTOR_MIN:
-        stage.vectorize(inner[-1])
-    return f
+        return None
+    return _outer_parallel(stage, axes[:rows], par)
 
 
-def _output(stage, config, par: bool):
-    if stage.op.attrs.get("rows"):
+def _root(stage, config, par: bool):
+    """A stage at root; returns the loop its row producers are computed at, or None."""
+    if "rows" in stage.op.attrs:
         return _rows(stage, config, par, attached=False)
     if _is_reduce(stage):
         _root_reduce(stage, config, par)
@@ -126,26 +128,32 @@ def _output(stage, config, par: bool):
     return _injective(stage, config, par)
 
 
+def _row_buffer(st) -> bool:
+    """A row stage worth storing: one row of it fits in ROW_BUFFER_BYTES."""
+    rows = st.op.attrs.get("rows")
+    return st.op.tag == ROW_BUFFER and rows is not None and \
+        math.prod(st.op.shape[rows:]) * tir.bits(st.tensor.dtype) // 8 <= ROW_BUFFER_BYTES
+
+
 def schedule(outs, anchor, config, target=None) -> te.Schedule:
     s = te.create_schedule(list(outs))
     for st in s.stages:
-        if st.tensor not in outs and not _is_reduce(st):
+        if st.tensor not in outs and not _is_reduce(st) and not _row_buffer(st):
             st.compute_inline()
     par = config.get("parallel", True) and _work(s) >= PARALLEL_MIN_WORK
     live = [st for st in s.stages if st.attach[0] != "inline"]
-    at = {st: _output(st, config, par) for st in live if st.tensor in outs}
+    home = {}  # stage -> (stage, loop): the row loop its row producers are computed at
     for st in reversed(live):  # consumers first
-        if st in at:
-            continue
-        readers = [r for r in live if st in _direct_inputs(s, r)]
-        if "rows" in st.op.attrs and len(readers) == 1 and at.get(readers[0]) is not None:
-            st.compute_at(readers[0], at[readers[0]])
-            at[st] = _rows(st, config, par, attached=True)
-        elif "rows" in st.op.attrs:
-            at[st] = _rows(st, config, par, attached=False)
-        else:
-            _root_reduce(st, config, par)
-            at[st] = None
+        homes = {home.get(r) for r in live if st in _direct_inputs(s, r)}
+        inner = st.tensor not in outs
+        if inner and "rows" in st.op.attrs and len(homes) == 1 and None not in homes:
+            (home[st],) = homes  # every reader runs at that row loop: compute it once there
+            st.compute_at(*home[st])
+            _rows(st, config, par, attached=True)
+        elif inner and _row_buffer(st):
+            st.compute_inline()  # its readers run at different loops: recompute it in each
+        elif (loop := _root(st, config, par)) is not None:
+            home[st] = (st, loop)
     return s
 
 

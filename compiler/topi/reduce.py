@@ -10,11 +10,10 @@ a vectorizable form, the rfactor of TVM written out, with LANES partial accumula
     result[r]     = combine(lanes[r], tail[r])                               (inlined)
 
 Every stage carries attrs rows=<number of leading row axes>; the generic schedule computes
-each one inside its reader's row loop (compiler/templates/generic.py). te_lower's compute_at
-allows one reader per stage, so statistics are built afresh for each reader (`src` is called
-once per stage it feeds and may build new reductions): softmax computes its row max per
-reader, which costs one vector pass over a row already in L1. Other axes ("root" form) reduce
-with a plain te.sum / max_reduce / min_reduce, scheduled as their own loop nest.
+each one once per row, at the output's row loop, however many row stages read it
+(compiler/templates/generic.py): softmax's row max feeds its exp row buffer (LogSoftmax: its
+sum and its output). Other axes ("root" form) reduce with a plain te.sum / max_reduce /
+min_reduce, scheduled as their own loop nest.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from .common import compute, read, unsupported
 
 LANES = 16  # partial accumulators per row: one AVX-512 float32 vector, two AVX2 ones
 ROW_PARTIAL, ROW_REDUCE = "row_partial", "row_reduce"
+ROW_BUFFER = "row_buffer"  # an injective row stage worth storing (read by several row stages)
 REDUCERS = {"sum": te.sum, "max": te.max_reduce, "min": te.min_reduce}
 COMBINE = {"sum": lambda a, b: a + b, "max": te.max, "min": te.min}
 
@@ -168,13 +168,11 @@ def _arg(combiner: str):
         last = node.attrs["select_last_index"]
         n = xv.shape[axis]
 
-        def extreme(i):
-            return reduction(combiner, xv.shape, (axis,), lambda j: x[j], out.name + ".m")[drop(i, (axis,))]
-
+        extreme = reduction(combiner, xv.shape, (axis,), lambda j: x[j], out.name + ".m")
         pick, none = ("max", -1) if last else ("min", n)
 
         def src(i):
-            hit = x[i].eq(extreme(i))
+            hit = x[i].eq(extreme[drop(i, (axis,))])
             return te.select(hit, i[axis], tir.const(none))
 
         index = reduction(pick, xv.shape, (axis,), src, out.name + ".i")
@@ -191,29 +189,30 @@ def _arg(combiner: str):
 # -- Softmax / LogSoftmax ---------------------------------------------------------------------
 
 def _softmax(log: bool):
-    """y = exp(x - max) / sum(exp(x - max)) (log: x - max - log(sum)); max and sum per row."""
+    """y = exp(x - max) / sum(exp(x - max)) (log: x - max - log(sum)); max and sum per row,
+    exp(x - max) a row buffer (tag ROW_BUFFER) that the sum and the output both read."""
     def lower(node, inputs):
         (x,), xv, out = inputs, node.inputs[0], node.outputs[0]
         if xv.dtype == "float16":
             raise unsupported(node, "float16 softmax is not supported yet")
         rank = len(xv.shape)
         axis = node.attrs["axis"] % rank
-        shape, ax = xv.shape, (axis,)
-
-        def row_max(i):
-            return reduction("max", shape, ax, lambda j: x[j], out.name + ".max")[drop(i, ax)]
+        shape, ax, attrs = xv.shape, (axis,), rows_attrs(rank, (axis,), axis)
+        row_max = reduction("max", shape, ax, lambda j: x[j], out.name + ".max")
 
         def shifted(i):
-            return x[i] - row_max(i)
+            return x[i] - row_max[drop(i, ax)]
 
-        total = reduction("sum", shape, ax, lambda j: te.exp(shifted(j)), out.name + ".sum")
-
-        def body(*i):
-            s = shifted(i)
-            t = total[drop(i, ax)]
-            return s - te.log(t) if log else te.exp(s) / t
-
-        return compute(out.shape, body, out.name, attrs=rows_attrs(rank, ax, axis))
+        if log:
+            total = reduction("sum", shape, ax, lambda j: te.exp(shifted(j)), out.name + ".sum")
+            return compute(out.shape, lambda *i: shifted(i) - te.log(total[drop(i, ax)]),
+                           out.name, attrs=attrs)
+        e = compute(shape, lambda *i: te.exp(shifted(i)), out.name + ".exp", tag=ROW_BUFFER,
+                    attrs=attrs)
+        total = reduction("sum", shape, ax, lambda j: e[j], out.name + ".sum")
+        one = tir.Const(1, xv.dtype)  # a multiply per element, the division hoisted per row
+        return compute(out.shape, lambda *i: e[i] * (one / total[drop(i, ax)]), out.name,
+                       attrs=attrs)
     return lower
 
 
