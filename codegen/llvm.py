@@ -111,6 +111,24 @@ def _ffloormod(e, x, y):
     return e.b.fsub(x, e.b.fmul(_ffloordiv(e, x, y), y, flags=e.flags), flags=e.flags)
 
 
+def _safe_divisor(fn, signed):
+    """Integer division that cannot trap: a zero divisor (also the masked-off lanes of a
+    vector tail, loaded as 0) becomes 1, and so does -1 under INT_MIN (x86 faults on both).
+    x / 0 then yields x; ONNX leaves it undefined, and it must never kill the process."""
+
+    def safe(e, x, y):
+        one, zero = _const(y.type, 1), _const(y.type, 0)
+        bad = e.b.icmp_unsigned("==", y, zero)
+        if signed:
+            width = y.type.element.width if isinstance(y.type, ir.VectorType) else y.type.width
+            overflow = e.b.and_(e.b.icmp_signed("==", y, _const(y.type, -1)),
+                                e.b.icmp_signed("==", x, _const(x.type, -(1 << (width - 1)))))
+            bad = e.b.or_(bad, overflow)
+        return fn(e, x, e.b.select(bad, one, y))
+
+    return safe
+
+
 def _method(name, flagged=False):
     if flagged:
         return lambda e, x, y: getattr(e.b, name)(x, y, flags=e.flags)
@@ -124,10 +142,13 @@ BINARY = {
               "mul": _method("fmul", True), "div": _method("fdiv", True),
               "floordiv": _ffloordiv, "floormod": _ffloormod,
               "min": _fcmp_select("<"), "max": _fcmp_select(">")},
-    "int": {**_INT_COMMON, "div": _method("sdiv"), "floordiv": _sfloordiv,
-            "floormod": _sfloormod, "min": _icmp_select("<", True), "max": _icmp_select(">", True)},
-    "uint": {**_INT_COMMON, "div": _method("udiv"), "floordiv": _method("udiv"),
-             "floormod": _method("urem"), "min": _icmp_select("<", False),
+    "int": {**_INT_COMMON, "div": _safe_divisor(_method("sdiv"), True),
+            "floordiv": _safe_divisor(_sfloordiv, True),
+            "floormod": _safe_divisor(_sfloormod, True),
+            "min": _icmp_select("<", True), "max": _icmp_select(">", True)},
+    "uint": {**_INT_COMMON, "div": _safe_divisor(_method("udiv"), False),
+             "floordiv": _safe_divisor(_method("udiv"), False),
+             "floormod": _safe_divisor(_method("urem"), False), "min": _icmp_select("<", False),
              "max": _icmp_select(">", False)},
     "bool": {"and": _method("and_"), "or": _method("or_"), "min": _method("and_"),
              "max": _method("or_")},
