@@ -1,10 +1,11 @@
 """GFLOP/s of the conv templates' default schedules against ONNX Runtime, per distinct conv
-of ResNet-18 (conv + bias (+ residual Add) (+ Relu), as tensorforge.compiler.optimize groups
-them) and per depthwise conv of MobileNetV2 (+ Relu).
+group of ResNet-18 and MobileNetV2 (conv + bias + its fused epilogue: residual Add, Relu,
+Clip, as tensorforge.compiler.optimize groups them; `t` names the template: d = depthwise,
+c = conv2d_nchwc).
 
     python bench/bench_conv.py [--threads 1,2] [--models resnet18,mobilenetv2]
 
-ONNX Runtime runs the same group as a one-node-chain ONNX model (Conv[+Add]+Relu,
+ONNX Runtime runs the same group as a one-node-chain ONNX model (Conv[+Add][+Relu|Clip],
 ORT_ENABLE_ALL, intra_op_num_threads = the same thread count). Each thread count runs in a
 child process with TENSORFORGE_NUM_THREADS set. Totals weight each shape by how often the
 model uses it; ratio = ORT time / our time (> 1: we are faster).
@@ -23,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "compiler"))
-from conv_testing import build_conv, conv_node  # noqa: E402
+from conv_testing import CLIP, EPILOGUES, build_conv, conv_node, has_residual  # noqa: E402
 
 from tensorforge.codegen import Target  # noqa: E402
 from tensorforge.compiler import from_onnx, optimize  # noqa: E402
@@ -32,23 +33,17 @@ from tensorforge.compiler.templates.conv2d_depthwise import DEPTHWISE  # noqa: E
 from tensorforge.compiler.topi.conv import geometry  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"
-EPILOGUE = {("Relu",): "relu", ("Add", "Relu"): "add_relu", (): ""}
+EPILOGUE_NAMES = {ops: name for name, ops in EPILOGUES.items()}
 
 
-def model_convs(name: str, depthwise_only: bool) -> Counter:
+def model_convs(name: str) -> Counter:
     """(x shape, w shape, attrs, epilogue) -> count, for each conv group of the model."""
     graph = optimize(from_onnx(MODELS / f"{name}.onnx"))
     out = Counter()
     for node in graph.nodes:
         body = node.attrs["body"].nodes if node.op == "Fused" else (node,)
-        conv = body[0]
-        if conv.op != "Conv":
-            continue
-        if depthwise_only != (conv.attrs["group"] > 1):
-            continue
-        rest = tuple(n.op for n in body[1:])
-        epi = "relu" if depthwise_only else EPILOGUE.get(rest)
-        if epi is None:
+        conv, epi = body[0], EPILOGUE_NAMES.get(tuple(n.op for n in body[1:]))
+        if conv.op != "Conv" or epi is None:
             continue
         key = (conv.inputs[0].shape, conv.inputs[1].shape, tuple(sorted(conv.attrs.items())), epi)
         out[key] += 1
@@ -73,14 +68,16 @@ def ort_seconds(node, epilogue: str, x, residual, threads: int) -> float:
                                                          for k, v in node.attrs.items()})]
     last, feeds = "c", {"x": x}
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))]
-    if epilogue == "add_relu":
-        nodes.append(helper.make_node("Add", ["c", "r"], ["s"]))
+    extra = {"Add": ["r"], "Relu": [], "Clip": ["lo", "hi"]}
+    for k, op in enumerate(EPILOGUES[epilogue]):
+        nodes.append(helper.make_node(op, [last] + extra[op], [f"e{k}"]))
+        last = f"e{k}"
+    if has_residual(epilogue):
         inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, list(residual.shape)))
-        last, feeds["r"] = "s", residual
-    if epilogue:
-        nodes.append(helper.make_node("Relu", [last], ["y"]))
-        last = "y"
+        feeds["r"] = residual
     inits = [numpy_helper.from_array(v.data, n) for v, n in zip(node.inputs[1:], names[1:])]
+    if "Clip" in EPILOGUES[epilogue]:
+        inits += [numpy_helper.from_array(np.float32(v), n) for v, n in zip(CLIP, ("lo", "hi"))]
     graph = helper.make_graph(nodes, "conv", inputs,
                               [helper.make_tensor_value_info(last, TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -102,23 +99,24 @@ def bench(key, threads: int):
     kernel, consts = build_conv(node, template, epilogue=epilogue)
     x = rng.standard_normal(x_shape).astype("f4")
     out = np.empty(node.outputs[0].shape, "f4")
-    residual = rng.standard_normal(out.shape).astype("f4") if epilogue == "add_relu" else None
+    residual = rng.standard_normal(out.shape).astype("f4") if has_residual(epilogue) else None
     args = [x, *consts[1:]] + ([residual] if residual is not None else []) + [out]
     ours = best_seconds(lambda: kernel(*args))
-    return node, ours, ort_seconds(node, epilogue, x, residual, threads)
+    return node, template, ours, ort_seconds(node, epilogue, x, residual, threads)
 
 
 def run_child(models: str, threads: int) -> None:
     for name in models.split(","):
-        convs = model_convs(name, depthwise_only=name.startswith("mobilenet"))
+        convs = model_convs(name)
         total_ours = total_ort = 0.0
-        print(f"\n{name}, {threads} thread(s)\n{'x shape':>18} {'w shape':>18} {'s':>2} "
+        print(f"\n{name}, {threads} thread(s)\n{'x shape':>18} {'w shape':>18} {'s':>2} {'t':>1} "
               f"{'epilogue':>9} {'n':>2} {'ours GF/s':>10} {'ORT GF/s':>9} {'ratio':>6}")
         for key, count in convs.items():
-            node, ours, ort_s = bench(key, threads)
+            node, template, ours, ort_s = bench(key, threads)
             flops = geometry(node).flops()
             total_ours, total_ort = total_ours + count * ours, total_ort + count * ort_s
-            print(f"{str(key[0]):>18} {str(key[1]):>18} {node.attrs['strides'][0]:>2} "
+            kind = "d" if template is DEPTHWISE else "c"
+            print(f"{str(key[0]):>18} {str(key[1]):>18} {node.attrs['strides'][0]:>2} {kind:>1} "
                   f"{key[3] or '-':>9} {count:>2} {flops / ours / 1e9:10.1f} "
                   f"{flops / ort_s / 1e9:9.1f} {ort_s / ours:6.2f}", flush=True)
         print(f"{name} total: ours {total_ours * 1e3:.2f} ms, ORT {total_ort * 1e3:.2f} ms, "

@@ -105,14 +105,15 @@ def needs_input_stage(geom: ConvGeom, size: tuple) -> bool:
 
 
 def input_stage(x: te.Tensor, geom: ConvGeom, size: tuple | None = None, name: str = "conv_input"):
-    """inp over `size` spatial positions (default: what the outputs read) as its own stage, or
-    x itself when no padding or upsampling is needed."""
+    """inp over `size` spatial positions (default: what the outputs read) as its own stage
+    (attrs["upsample"]: the geometry's upsampling), or x itself when no padding or upsampling
+    is needed."""
     size = size or tuple(geom.span(d) for d in range(len(geom.size)))
     if not needs_input_stage(geom, size):
         return x
     return te.compute((geom.batch, geom.channels) + size,
                       lambda n, c, *p: padded_value(x, geom, n, c, p), name=name,
-                      tag="conv_input")
+                      tag="conv_input", attrs={"upsample": geom.upsample})
 
 
 def weight_reader(w: te.Tensor, geom: ConvGeom):

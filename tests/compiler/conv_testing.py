@@ -26,21 +26,34 @@ def conv_node(op: str, x_shape, w: np.ndarray, b: np.ndarray | None = None, **at
     return Node(op, tuple(ins), (Value("y", t.shape, t.dtype),), attrs, "conv")
 
 
+# epilogue name -> the ops fused after the conv, as in the models (Clip: ReLU6)
+EPILOGUES = {"": (), "relu": ("Relu",), "add_relu": ("Add", "Relu"), "clip": ("Clip",),
+             "add": ("Add",)}
+CLIP = (0.0, 6.0)
+
+
+def has_residual(epilogue: str) -> bool:
+    return "Add" in EPILOGUES[epilogue]
+
+
 def reference(node: Node, x: np.ndarray, epilogue: str = "", residual=None) -> np.ndarray:
     y = run_op(node.op, [x] + [v.data for v in node.inputs[1:]], node.attrs)[0]
-    if epilogue == "add_relu":
-        y = y + residual
-    return np.maximum(y, 0) if epilogue else y
+    numpy_ops = {"Add": lambda y: y + residual, "Relu": lambda y: np.maximum(y, 0),
+                 "Clip": lambda y: np.clip(y, *CLIP)}
+    for op in EPILOGUES[epilogue]:
+        y = numpy_ops[op](y)
+    return y
 
 
 def _epilogue(y: te.Tensor, epilogue: str):
-    """Relu(y) or Relu(y + R), as the lowering builds fused epilogue stages; R or None."""
-    if not epilogue:
-        return y, None
-    r = te.placeholder(y.shape, "float32", "residual") if epilogue == "add_relu" else None
-    if r is not None:
-        y = te.compute(y.shape, lambda *i: y[i] + r[i], name="add")
-    return te.compute(y.shape, lambda *i: te.max(y[i], 0.0), name="relu"), r
+    """The epilogue's stages over y, as the lowering builds fused epilogue stages; (result,
+    the residual placeholder R of an Add or None)."""
+    r = te.placeholder(y.shape, "float32", "residual") if has_residual(epilogue) else None
+    te_ops = {"Add": lambda t, i: t[i] + r[i], "Relu": lambda t, i: te.max(t[i], 0.0),
+              "Clip": lambda t, i: te.min(te.max(t[i], CLIP[0]), CLIP[1])}
+    for op in EPILOGUES[epilogue]:
+        y = te.compute(y.shape, lambda *i, t=y, f=te_ops[op]: f(t, i), name=op.lower())
+    return y, r
 
 
 def build_conv(node: Node, template=None, config=None, target="llvm", epilogue: str = ""):
@@ -73,6 +86,6 @@ def run_conv(node: Node, x: np.ndarray, template=None, config=None, epilogue: st
              residual=None) -> np.ndarray:
     kernel, consts = build_conv(node, template, config, epilogue=epilogue)
     out = np.empty(node.outputs[0].shape, np.float32)
-    extra = [residual] if epilogue == "add_relu" else []
+    extra = [residual] if has_residual(epilogue) else []
     kernel(x, *consts[1:], *extra, out)
     return out

@@ -93,6 +93,8 @@ def test_conv2d_template_runs_conv_transpose(case, data):
     ((1, 64, 14, 14), 3, 1, 1),      # ResNet body: 14 columns = one register tile
     ((1, 3, 23, 23), 7, 2, 3),       # stem-like: 3 input channels
     ((2, 17, 9, 30), 1, 2, 0),       # 1x1 downsample, odd channels, column tail
+    ((1, 24, 7, 7), 3, 1, 1),        # 7x7 map: two vectors of channels (20 of 32 used)
+    ((1, 3, 30, 30), 7, 2, 3),       # stem: 8 columns x 2 vectors
 ])
 def test_conv2d_template_default_config(shape, k, stride, pad):
     rng = np.random.default_rng(1)
@@ -110,6 +112,37 @@ def test_default_config_is_in_space_and_fits_registers():
         assert all(config[k] in space[k] for k in config)
         regs = 32 if lanes == 16 else 16
         assert config["ow_bn"] * config["oc_bn"] // lanes + 2 <= regs
+
+
+AVX512, HASWELL = "llvm -mcpu=avx512", "llvm -mcpu=haswell"
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,target,want", [
+    ((1, 64, 56, 56), (64, 64, 3, 3), 1, AVX512, (16, 14)),    # ResNet body: 14 accumulators
+    ((1, 512, 7, 7), (512, 512, 3, 3), 1, AVX512, (32, 7)),    # 7 columns: 2 vectors of oc
+    ((1, 16, 112, 112), (96, 16, 1, 1), 1, AVX512, (32, 14)),  # 1x1: short reduction
+    ((1, 24, 56, 56), (144, 24, 1, 1), 1, AVX512, (16, 14)),   # 144 = 4.5 x 32: would pad
+    ((1, 3, 224, 224), (64, 3, 7, 7), 2, AVX512, (32, 8)),     # stem
+    ((1, 512, 7, 7), (512, 512, 3, 3), 1, HASWELL, (8, 7)),    # AVX2: 16 registers
+    ((1, 64, 56, 56), (64, 64, 3, 3), 1, HASWELL, (8, 8)),
+    ((1, 64, 29, 29), (64, 64, 3, 3), 1, AVX512, (16, 10)),    # prime width: least padding
+    ((1, 64, 30, 30), (64, 64, 3, 3), 1, AVX512, (16, 10)),    # a divisor: no guarded tail
+])
+def test_default_channel_and_column_blocks(x_shape, w_shape, stride, target, want):
+    node = conv_node("Conv", x_shape, np.ones(w_shape, "f4"), strides=(stride,) * 2,
+                     pads=(w_shape[2] // 2,) * 4)
+    config, space = CONV2D.default(node, target), CONV2D.space(node, target)
+    assert (config["oc_bn"], config["ow_bn"]) == want
+    assert all(config[k] in space[k] for k in config)
+
+
+def test_wide_channel_block_stores_without_scatters():
+    """oc_bn = 2 vectors: the tile is stored one vector of channels at a time, each an
+    [ow x lanes] tile the backend transposes into contiguous row stores."""
+    node = conv_node("Conv", (1, 16, 12, 12), np.ones((96, 16, 1, 1), "f4"))
+    kernel, _ = build_conv(node, CONV2D, {"oc_bn": 32, "ow_bn": 12, "unroll_kw": False},
+                           target=AVX512)
+    assert "scatter" not in kernel.source("llvm")
 
 
 def test_grouped_conv_rejects_block_not_dividing_group_channels():

@@ -1,5 +1,6 @@
-"""Depthwise conv2d template (row-vectorized, strided inputs split into phases) against the
-NumPy reference, over shapes, strides, dilations, channel multipliers and tile configs."""
+"""Depthwise conv2d template (row-vectorized, strided and padded reads straight from the
+input) against the NumPy reference, over shapes, strides, dilations, channel multipliers and
+tile configs."""
 
 import numpy as np
 import pytest
@@ -74,6 +75,29 @@ def test_default_config_is_in_space():
     for target in ("llvm -mcpu=avx512", "llvm -mcpu=haswell"):
         config, space = DEPTHWISE.default(node, target), DEPTHWISE.space(node, target)
         assert all(config[k] in space[k] for k in config)
+
+
+@pytest.mark.parametrize("size,stride,target,want", [
+    (14, 2, "llvm -mcpu=avx512", (8, 7)),     # 7 columns: half a vector, all 7 rows
+    (112, 1, "llvm -mcpu=avx512", (16, 8)),
+    (56, 1, "llvm -mcpu=haswell", (8, 8)),
+    (3, 1, "llvm -mcpu=avx512", (8, 3)),      # fewer rows than any row block
+])
+def test_default_tile_fits_the_output(size, stride, target, want):
+    node = conv_node("Conv", (1, 32, size, size), np.ones((32, 1, 3, 3), "f4"),
+                     strides=(stride,) * 2, pads=(1,) * 4, group=32)
+    config = DEPTHWISE.default(node, target)
+    assert (config["ow_bn"], config["oh_bn"]) == want
+
+
+def test_strided_padded_input_is_read_in_place():
+    """No input stage (no re-layout pass) and no gathers: padding becomes load masks, the
+    stride contiguous loads + shuffles."""
+    node = conv_node("Conv", (1, 16, 30, 30), np.ones((16, 1, 3, 3), "f4"), strides=(2, 2),
+                     pads=(1,) * 4, group=16)
+    kernel = build_conv(node, DEPTHWISE, target="llvm -mcpu=avx512")[0]
+    assert "conv_input" not in kernel.source("tir")
+    assert "gather" not in kernel.source("llvm")
 
 
 @pytest.mark.parametrize("target,zmm", [("llvm -mcpu=avx512", True), ("llvm -mcpu=haswell", False)])
