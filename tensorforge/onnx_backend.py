@@ -27,6 +27,7 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupl
 from .api import compile as tf_compile
 from .compiler.errors import InputError, ShapeError, TensorForgeError, UnsupportedModelError
 from .compiler.frontend import MAX_OPSET, MIN_OPSET
+from .compiler.frontend.dtypes import unsupported_dtypes
 from .compiler.frontend.importer import load_model, model_opset
 from .compiler.frontend.registry import lookup
 from .runtime.module import Module
@@ -41,8 +42,8 @@ class UnsupportedDeviceError(TensorForgeError):
 
 def unsupported_reason(model: onnx.ModelProto) -> str | None:
     """Why TensorForge does not claim `model` (every reason found, joined), or None if every
-    node is a converted ai.onnx op at a supported opset and every graph input and output is a
-    tensor."""
+    node is a converted ai.onnx op at a supported opset, every graph input and output is a
+    tensor and every tensor's element type has a NumPy dtype."""
     reasons = []
     opset = next((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")), None)
     if opset is None:
@@ -56,6 +57,9 @@ def unsupported_reason(model: onnx.ModelProto) -> str | None:
                       and lookup(n.op_type, opset or MAX_OPSET) is None})
     if missing:
         reasons.append(f"op not converted: {', '.join(missing)}")
+    dtypes = sorted({dtype for dtype, _, _ in unsupported_dtypes(model.graph)})
+    if dtypes:
+        reasons.append(f"dtype without NumPy equivalent: {', '.join(dtypes)}")
     typed = [*model.graph.input, *model.graph.output]
     if any(not vi.type.HasField("tensor_type") for vi in typed):
         reasons.append("non-tensor graph input or output (sequence, optional, map)")

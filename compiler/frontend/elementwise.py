@@ -9,10 +9,9 @@ their inputs or attributes resolved and have converters of their own.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
 
-from ..errors import ShapeError
-from ..ops.elementwise import CAST_TYPES
+from ..errors import ShapeError, UnsupportedModelError
+from .dtypes import COMPUTE_TYPES, numpy_dtype, type_name
 from .registry import converter
 
 SELU_ALPHA = 1.67326319217681884765625
@@ -33,7 +32,7 @@ DIRECT: dict[str, tuple[int, dict]] = {
     "HardSigmoid": (1, {"alpha": 0.2, "beta": 0.5}),
     "ThresholdedRelu": (10, {"alpha": 1.0}),
     "IsInf": (10, {"detect_negative": 1, "detect_positive": 1}),
-    "Mod": (10, {"fmod": 0}),
+    "Mod": (28, {"fmod": 0}),
     "Round": (11, {}),
     **{op: (12, {}) for op in ("LessOrEqual", "GreaterOrEqual")},
     "HardSwish": (14, {}),
@@ -51,6 +50,18 @@ def direct(op: str, defaults: dict):
 
 for _op, (_since, _defaults) in DIRECT.items():
     converter(_op, since=_since)(direct(_op, _defaults))
+
+
+# -- Mod: floor modulo (fmod=0) of floats is new in opset 28 ---------------------------------
+
+@converter("Mod", since=10)
+def convert_mod_10(ctx, node):
+    """Before opset 28, fmod=0 (the divisor's sign) is defined for integers only."""
+    a, fmod = node.inputs[0], node.attr("fmod", 0)
+    if not fmod and np.dtype(a.dtype).kind == "f":
+        raise ShapeError(f"{node.where}: Mod on {a.dtype} inputs requires fmod=1 before opset "
+                         f"28, given fmod={fmod}")
+    return ctx.emit1("Mod", node.inputs, {"fmod": fmod})
 
 
 # -- Clip: bounds are attributes before opset 11, optional scalar inputs after ----------------
@@ -98,22 +109,19 @@ def convert_clip(ctx, node):
 # -- Cast -------------------------------------------------------------------------------------
 
 def onnx_dtype(elem_type: int) -> str:
-    """The numpy dtype name of an ONNX element type, if TensorForge computes in it."""
-    name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() \
-        else str(elem_type)
-    try:
-        dtype = str(np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)))
-    except (KeyError, TypeError, ValueError):
-        dtype = ""
-    if dtype not in CAST_TYPES:
-        raise ShapeError(f"Cast to ONNX type {name} is not supported; supported: "
-                         f"{sorted(CAST_TYPES)}")
+    """The numpy dtype name of an ONNX element type, if TensorForge computes in it (import
+    refuses other Cast targets first, see dtypes.py)."""
+    dtype = numpy_dtype(elem_type)
+    if dtype is None:
+        raise ShapeError(f"Cast to ONNX type {type_name(elem_type)} is not supported; supported: "
+                         f"{sorted(COMPUTE_TYPES)}")
     return dtype
 
 
 @converter("Cast", since=1)
 def convert_cast(ctx, node):
-    """`saturate` (opset 19) only affects float8 targets, which are refused."""
+    """`saturate` (opset 19) and `round_mode` (opset 24) only affect float8 targets, which are
+    refused at import."""
     return ctx.emit1("Cast", [node.inputs[0]], {"to": onnx_dtype(node.attr("to"))})
 
 
@@ -144,6 +152,7 @@ def convert_dropout_12(ctx, node):
     """training_mode must be absent or known false: TensorForge compiles inference only."""
     training = node.input(2)
     if training is not None and bool(np.any(ctx.value_of(training, "Dropout training_mode"))):
-        raise ShapeError(f"{node.where}: training_mode=True is not supported (inference only); "
-                         "export the model in eval mode")
+        raise UnsupportedModelError([(node.op_type, node.opset, node.name)],
+                                    "Dropout with training_mode=True is not supported (inference "
+                                    "only); export the model in eval mode")
     return identity_and_mask(ctx, node)

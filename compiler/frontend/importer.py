@@ -19,6 +19,7 @@ from onnx import numpy_helper
 from ..errors import InputError, ModelError, ShapeError, UnsupportedModelError
 from ..graph import Graph, GraphBuilder, Node, Value, rename_values
 from ..ops import run_op
+from .dtypes import check_dtypes
 from .registry import MAX_OPSET, MIN_OPSET, lookup
 
 ModelLike = "str | os.PathLike | bytes | onnx.ModelProto"
@@ -151,6 +152,7 @@ def check_supported(proto: onnx.ModelProto, opset: int) -> None:
             f"opset {opset} is outside the supported range {MIN_OPSET}..{MAX_OPSET}")
     if bad:
         raise UnsupportedModelError(bad)
+    check_dtypes(proto, opset)
 
 
 def _input_shape(vi: onnx.ValueInfoProto, given: Mapping[str, Sequence[int]]) -> tuple[int, ...]:

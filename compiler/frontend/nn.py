@@ -11,6 +11,7 @@ from __future__ import annotations
 from onnx.helper import tensor_dtype_to_np_dtype
 
 from ..errors import ShapeError, UnsupportedModelError
+from ..ops import infer_types
 from ..ops.registry import normalize_axis
 from ..ops.window import same_pads, span
 from .registry import converter
@@ -214,3 +215,23 @@ def convert_depth_to_space(ctx, node):
 @converter("SpaceToDepth", since=1)
 def convert_space_to_depth(ctx, node):
     return ctx.emit1("SpaceToDepth", [node.input(0)], {"blocksize": int(node.attr("blocksize"))})
+
+
+@converter("SpaceToDepth", since=28)
+def convert_space_to_depth_28(ctx, node):
+    """Opset 28 adds `mode`: DCR (the default, the IR op's order) stacks the blocks as
+    (block_h, block_w, C); CRD as (C, block_h, block_w), a reshape-transpose-reshape:
+
+        (N, C, H, W) -> (N, C, H/b, b, W/b, b) -> (N, C, b, b, H/b, W/b) -> (N, C*b*b, H/b, W/b)
+    """
+    mode = node.attr("mode", "DCR")
+    if mode == "DCR":
+        return convert_space_to_depth(ctx, node)
+    if mode != "CRD":
+        raise ShapeError(f"{node.where}: mode {mode!r} is not one of ['DCR', 'CRD']")
+    x, b = node.input(0), int(node.attr("blocksize"))
+    infer_types("SpaceToDepth", [x], {"blocksize": b}, node.where)  # validates shape, blocksize
+    n, c, h, w = x.shape
+    blocks = ctx.emit1("Reshape", [x], {"shape": (n, c, h // b, b, w // b, b)})
+    moved = ctx.emit1("Transpose", [blocks], {"perm": (0, 1, 3, 5, 2, 4)})
+    return ctx.emit1("Reshape", [moved], {"shape": (n, c * b * b, h // b, w // b)})

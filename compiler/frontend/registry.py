@@ -9,7 +9,7 @@ from typing import Callable
 CONVERTERS: dict[str, list[tuple[int, Callable]]] = {}
 
 MIN_OPSET = 9
-MAX_OPSET = 21
+MAX_OPSET = 28
 
 
 def converter(*op_types: str, since: int = 1) -> Callable[[Callable], Callable]:

@@ -12,6 +12,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from onnx import TensorProto
 
 from ..errors import ShapeError, UnsupportedModelError
 from ..graph import Value
@@ -340,3 +341,19 @@ def convert_range(ctx, node):
                            for v, what in zip(node.inputs, ("start", "limit", "delta")))
     return ctx.emit1("Range", [], {"start": start, "limit": limit, "delta": delta,
                                    "dtype": node.inputs[0].dtype})
+
+
+# Range-27 stash_type values the IR op matches for float16: it computes start + i * delta in
+# float64 and rounds once, as accumulating in float or double does.
+RANGE_STASH_TYPES = {TensorProto.FLOAT: "float", TensorProto.DOUBLE: "double"}
+
+
+@converter("Range", since=27)
+def convert_range_27(ctx, node):
+    """Opset 27's stash_type is float16's accumulation type (other dtypes ignore it)."""
+    stash = node.attr("stash_type", TensorProto.FLOAT)
+    if node.inputs[0].dtype == "float16" and stash not in RANGE_STASH_TYPES:
+        raise UnsupportedModelError([(node.op_type, node.opset, node.name)],
+                                    f"Range stash_type={stash} is not supported for float16; "
+                                    f"expected one of {RANGE_STASH_TYPES}")
+    return convert_range(ctx, node)

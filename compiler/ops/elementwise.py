@@ -72,11 +72,6 @@ def check_gelu(x: TensorType, approximate: str) -> None:
         raise ShapeError(f"Gelu approximate={approximate!r}; expected one of {list(GELU_MODES)}")
 
 
-def check_mod(a: TensorType, b: TensorType, fmod: int) -> None:
-    if a.dtype in FLOAT and not fmod:
-        raise ShapeError(f"Mod on {a.dtype} inputs requires fmod=1, given fmod={fmod}")
-
-
 def check_prelu(x: TensorType, slope: TensorType) -> None:
     """ONNX broadcasts the slope to the input, never the other way."""
     if broadcast_shapes(x.shape, slope.shape) != tuple(x.shape):
@@ -129,7 +124,8 @@ def divide(a, b):
 
 
 def mod(a, b, fmod):
-    """fmod=0: the result takes the divisor's sign (Python); fmod=1: the dividend's (C)."""
+    """fmod=0: a - floor(a / b) * b, the divisor's sign (Python; floats since ONNX opset 28);
+    fmod=1: a - trunc(a / b) * b, the dividend's sign (C)."""
     return np.fmod(a, b) if fmod else np.mod(a, b)
 
 
@@ -142,7 +138,7 @@ BINARY: dict[str, Elementwise] = {
     "Sub": Elementwise(np.subtract, NUMERIC),
     "Mul": Elementwise(np.multiply, NUMERIC),
     "Div": Elementwise(divide, NUMERIC),
-    "Mod": Elementwise(mod, NUMERIC, check=check_mod),
+    "Mod": Elementwise(mod, NUMERIC),
     "PRelu": Elementwise(prelu, SIGNED, check=check_prelu),
     "Equal": Elementwise(np.equal, ANY, "bool"),
     "Less": Elementwise(np.less, NUMERIC, "bool"),

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 from onnx import helper
 
 from oracle import TensorProto, check_model, check_op, single_op_model, tensor_info
-from tensorforge.compiler import ShapeError, from_onnx
+from tensorforge.compiler import ShapeError, UnsupportedModelError, from_onnx
 from tensorforge.compiler.ops import Pattern, get_op
 
 FLOATS = ["float16", "float32", "float64"]
@@ -336,7 +336,7 @@ def test_dropout_in_training_mode_is_refused():
     model = single_op_model("Dropout", {"x": np.ones((2, 2), np.float32)},
                             initializers={"t": np.bool_(True)}, input_order=["x", "", "t"],
                             opset=13)
-    with pytest.raises(ShapeError, match="training_mode=True is not supported"):
+    with pytest.raises(UnsupportedModelError, match="training_mode=True is not supported"):
         from_onnx(model)
 
 
@@ -365,10 +365,9 @@ def test_prelu_slope_must_broadcast_to_input():
      "dtypes ['float32', 'int64']"),
     ("And", {"a": np.ones(2, np.float32), "b": np.ones(2, np.float32)}, {}, "dtype float32"),
     ("Sqrt", {"a": np.ones(2, np.int32)}, {}, "dtype int32"),
-    ("Mod", {"a": np.ones(2, np.float32), "b": np.ones(2, np.float32)}, {}, "requires fmod=1"),
+    ("Mod", {"a": np.ones(2, np.float32), "b": np.ones(2, np.float32)}, {},
+     "requires fmod=1 before opset 28"),
     ("Gelu", {"a": np.ones(2, np.float32)}, {"approximate": "erf"}, "approximate='erf'"),
-    ("Cast", {"a": np.ones(2, np.float32)}, {"to": TensorProto.STRING}, "STRING"),
-    ("Cast", {"a": np.ones(2, np.float32)}, {"to": TensorProto.BFLOAT16}, "BFLOAT16"),
     ("Clip", {"a": np.ones(2, np.bool_)}, {}, "expected a numeric type"),
     ("Where", {"c": np.ones(2, np.float32), "a": np.ones(2, np.float32),
                "b": np.ones(2, np.float32)}, {}, "Where condition has dtype float32"),

@@ -49,7 +49,9 @@ def test_prepare_compiles_through_the_pipeline():
 
 @pytest.mark.parametrize("bad, why", [
     (model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])],
-           opset=25), "opset 25 outside"),
+           opset=8), "opset 8 outside"),
+    (model([helper.make_node("Relu", ["x"], ["y"])], [("x", TensorProto.BFLOAT16, [2])],
+           [("y", TensorProto.BFLOAT16, [2])], opset=22), "NumPy equivalent: BFLOAT16"),
     (model([helper.make_node("TopK", ["x", "k"], ["v", "i"])],
            [("x", F, [4]), ("k", TensorProto.INT64, [1])],
            [("v", F, [None]), ("i", TensorProto.INT64, [None])]), "op not converted: TopK"),
