@@ -21,8 +21,6 @@ from node_cases import node_cases, run_isolated
 EMPTY = "lowering: zero-size tensors cannot be lowered (a kernel over 0 elements is a no-op)"
 FP16 = "lowering: float16 kernels are not supported yet"
 PROD = "lowering: ReduceProd has no te reducer (te supports sum, max, min)"
-CONV = ("lowering: no Conv/ConvTranspose template claims these (the weight is a graph input, "
-        "not a constant; 1-D and 3-D convolutions; ConvTranspose)")
 FLOOR_MOD = ("lowering: float Mod with fmod=0 (floor modulo, opset 28) misses the IEEE special "
              "cases (infinite divisor or dividend) that np.mod and the spec define")
 ALIGN = ("ops/Resize (reference and lowering agree): align_corners with `scales` must use "
@@ -66,17 +64,6 @@ KNOWN_FAILURES: dict[str, str] = {
     **dict.fromkeys([f"test_reduce_prod_{k}_{d}" for k in (
         "default_axes_keepdims", "do_not_keepdims", "keepdims", "negative_axes_keepdims")
         for d in ("example", "random")], PROD),
-    **dict.fromkeys([
-        "test_basic_conv_with_padding", "test_basic_conv_without_padding",
-        "test_conv_with_autopad_same", "test_conv_with_strides_and_asymmetric_padding",
-        "test_conv_with_strides_no_padding", "test_conv_with_strides_padding",
-        *[f"test_convtranspose{k}" for k in (
-            "", "_1d", "_3d", "_autopad_same", "_dilations", "_kernel_shape", "_output_shape",
-            "_pad", "_pads")],
-        *[f"test_causal_conv_with_state_{k}_expanded" for k in (
-            "b1_c1_degenerate", "basic", "decode_step", "short_input_no_past_state", "silu",
-            "silu_with_past_state", "swish_alias", "with_bias_and_past_state", "with_bias",
-            "with_past_state")]], CONV),
     **dict.fromkeys([f"test_mod_float_edge_cases_fmod_0_float{b}" for b in (32, 64)],
                     FLOOR_MOD),
     **dict.fromkeys(["test_resize_downsample_scales_cubic_align_corners",
