@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .compiler import TensorForgeError, evaluate, from_onnx, optimize
+from .compiler import TensorForgeError, from_onnx, optimize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="TensorForge: compile ONNX models into fast native kernels.")
@@ -75,6 +75,8 @@ def resolve_model(spec: str):
 ModelArg = typer.Argument(..., help="An .onnx file or a built-in workload name "
                                     "(mlp, resnet18, resnet50, mobilenetv2, bert, ...).")
 InputOpt = typer.Option([], "--input", "-i", help="Shape for a dynamic input: NAME=D0xD1x...")
+TargetOpt = typer.Option("llvm", "--target", "-t", help='Target: "llvm" (this CPU), '
+                         '"llvm -mcpu=avx512", "llvm -mcpu=znver4", ...')
 
 
 @app.command()
@@ -116,21 +118,27 @@ def inspect(model: str = ModelArg,
 def verify(model: str = ModelArg,
            data: Optional[Path] = typer.Option(None, "--data", help=".npz with inputs (and "
                                                "output_0.. references)."),
+           target: str = TargetOpt,
            input: list[str] = InputOpt,
            rtol: float = typer.Option(1e-3), atol: float = typer.Option(1e-4)) -> None:
-    """Run the model on TensorForge and compare with ONNX Runtime (or the .npz outputs).
+    """Compile the model, run it on the given (or random) inputs and compare every output with
+    ONNX Runtime (or the outputs stored in the .npz).
 
     Exit code 1 if any output differs beyond rtol/atol.
     Example: tensorforge verify resnet18.onnx --data resnet18.npz
     """
+    from .api import compile as tf_compile
+
     source, label = resolve_model(model)
-    graph = from_onnx(source, inputs=parse_shapes(input))
-    feeds, refs = _load_data(data, graph) if data else (_random_feeds(graph), {})
-    got = evaluate(optimize(graph), feeds)
+    shapes = parse_shapes(input)
+    graph = from_onnx(source, inputs=shapes)
+    feeds, refs = _feeds_for(source, label, data, graph)
+    with console.status(f"compiling {label} for {target}"):
+        module = tf_compile(graph, target=target)
+    got = dict(zip([v.name for v in graph.outputs], module.run(**feeds)))
     if not refs:
         import onnxruntime as ort
-        blob = str(source) if isinstance(source, Path) else source.SerializeToString()
-        sess = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(_model_bytes(source), providers=["CPUExecutionProvider"])
         refs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     table = Table(title=f"{label}: TensorForge vs reference")
     for col in ("output", "shape", "max abs err", "max rel err", "ok"):
@@ -163,9 +171,6 @@ def _feeds_for(source, label: str, data: Optional[Path], graph) -> tuple[dict, d
         return workloads.feeds(source), {}
     return _random_feeds(graph), {}
 
-
-TargetOpt = typer.Option("llvm", "--target", "-t", help='Target: "llvm" (this CPU), '
-                         '"llvm -mcpu=avx512", "llvm -mcpu=znver4", ...')
 
 
 @app.command()
