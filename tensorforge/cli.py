@@ -315,8 +315,10 @@ def _random_feeds(graph) -> dict[str, np.ndarray]:
 def _mount_subcommands() -> None:
     """Commands that live in their own modules (they import this one for friendly_errors)."""
     from .cli_db import db_app
+    from .cli_tune import tune
 
     app.add_typer(db_app, name="db")
+    app.command("tune")(tune)
 
 
 _mount_subcommands()
