@@ -16,7 +16,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "compiler"))
 from conv_testing import CLIP, EPILOGUES, build_conv, conv_node, has_residual  # noqa: E402
 
+from tensorforge.benchmark import best_seconds  # noqa: E402
 from tensorforge.codegen import Target  # noqa: E402
 from tensorforge.compiler import from_onnx, optimize  # noqa: E402
 from tensorforge.compiler.templates.conv2d import CONV2D  # noqa: E402
@@ -50,14 +50,6 @@ def model_convs(name: str) -> Counter:
     return out
 
 
-def best_seconds(fn, repeat: int = 15) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def ort_seconds(node, epilogue: str, x, residual, threads: int) -> float:

@@ -23,6 +23,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tensorforge.codegen as codegen  # noqa: E402
+from tensorforge.benchmark import best_seconds  # noqa: E402
 from tensorforge.compiler import te  # noqa: E402
 from tensorforge.compiler.templates.dense import default_config, dense, dense_schedule  # noqa: E402
 
@@ -37,13 +38,7 @@ def build(n: int, target):
 
 def best(fn, repeat: int) -> float:
     time.sleep(0.1)  # let the other library's worker threads stop spinning
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_seconds(fn, repeat)
 
 
 def run_one(n: int, repeat: int) -> str:

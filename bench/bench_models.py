@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,35 +23,14 @@ import numpy as np
 import onnxruntime as ort
 
 import tensorforge
+from tensorforge.benchmark import cpu_name, onnxruntime_runner, time_calls
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 NAMES = ["mlp", "convbnrelu", "resnet18", "mobilenetv2", "bert_mini"]
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def median_seconds(fn, runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def ort_session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return time_calls(fn, warmup, runs, min_seconds=0.0).p50
 
 
 def bench_model(name: str, target: str, threads: list[int], runs: int, warmup: int,
@@ -75,12 +52,12 @@ def bench_model(name: str, target: str, threads: list[int], runs: int, warmup: i
         return row
     for t in threads:
         os.environ["TENSORFORGE_NUM_THREADS"] = str(t)
-        sess = ort_session(MODELS / f"{name}.onnx", t)
+        run_ort = onnxruntime_runner((MODELS / f"{name}.onnx").read_bytes(), feeds, t)
         per = max(runs // blocks, 1)
         tf_times, ort_times = [], []
         for _ in range(blocks):
             tf_times.append(median_seconds(lambda: mod.run(**feeds), per, warmup))
-            ort_times.append(median_seconds(lambda: sess.run(None, feeds), per, warmup))
+            ort_times.append(median_seconds(run_ort, per, warmup))
         row[f"tf_ms_{t}t"] = min(tf_times) * 1e3
         row[f"ort_ms_{t}t"] = min(ort_times) * 1e3
         row[f"ratio_{t}t"] = row[f"tf_ms_{t}t"] / row[f"ort_ms_{t}t"]
@@ -118,7 +95,7 @@ def main(argv=None) -> int:
     for name in args.models.split(","):
         rows.append(bench_model(name, target, threads, args.runs, args.warmup))
         print(f"{name}: done", file=sys.stderr, flush=True)
-    info = {"cpu": cpu_model(), "target": str(target), "onnxruntime": ort.__version__,
+    info = {"cpu": cpu_name(), "target": str(target), "onnxruntime": ort.__version__,
             "tensorforge": tensorforge.__version__, "runs": args.runs, "rows": rows}
     print(f"CPU: {info['cpu']}\ntarget: llvm -mcpu={target.cpu} ({target.vector_bits}-bit SIMD; "
           f"full string in --json)\nONNX Runtime {ort.__version__}, "

@@ -11,7 +11,6 @@ Times are per output element (ns), best of 30; ratio = gather-or-scatter time / 
 
 import os
 import sys
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "codegen"))
 from test_strided import strided_copy  # noqa: E402
 
+from tensorforge.benchmark import best_seconds  # noqa: E402
 from tensorforge.codegen import llvm_strided  # noqa: E402
 from tensorforge.codegen.llvm_build import build  # noqa: E402
 from tensorforge.compiler.tir import Buffer, Const, For, Load, PrimFunc, Ramp, Store, Var, seq  # noqa: E402,E501
@@ -26,14 +26,6 @@ from tensorforge.compiler.tir import Buffer, Const, For, Load, PrimFunc, Ramp, S
 LANES, HW = 16, 784
 
 
-def best(fn, repeat: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 @contextmanager
@@ -57,8 +49,8 @@ def bench_loads(n_vec: int = 4096) -> None:
         ours = build(f)
         with patched(LOAD_STRIDES=()):
             gather = build(f)
-        t = [best(lambda k=k: k(x, y)) for k in (ours, gather)]
-        t.append(best(lambda: np.copyto(y, x[::s])))
+        t = [best_seconds(lambda k=k: k(x, y)) for k in (ours, gather)]
+        t.append(best_seconds(lambda: np.copyto(y, x[::s])))
         n = y.size
         print(f"{s:>6} {t[0] / n * 1e9:10.3f} {t[1] / n * 1e9:9.3f} {t[2] / n * 1e9:8.3f} "
               f"{t[1] / t[0]:6.2f}")
@@ -93,10 +85,10 @@ def bench_stores() -> None:
         with patched(MIN_TILE_ROWS=LANES + 1):
             scatter = build(f)
         kernels = (ours, scatter, build(tile_kernel(rows, scalar=True)))
-        t = [best(lambda k=k: k(x, y)) for k in kernels]
+        t = [best_seconds(lambda k=k: k(x, y)) for k in kernels]
         tiles = HW // rows
         src = x.reshape(tiles, rows, LANES)
-        t.append(best(lambda: np.copyto(y.reshape(LANES, HW)[:, :tiles * rows].reshape(
+        t.append(best_seconds(lambda: np.copyto(y.reshape(LANES, HW)[:, :tiles * rows].reshape(
             LANES, tiles, rows), src.transpose(2, 0, 1))))
         n = x.size
         print(f"{rows:>4} {t[0] / n * 1e9:12.3f} {t[1] / n * 1e9:10.3f} {t[2] / n * 1e9:9.3f} "

@@ -16,7 +16,6 @@ for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -24,18 +23,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "codegen"))
 import tir_kernels  # noqa: E402
 
+from tensorforge.benchmark import best_seconds  # noqa: E402
 from tensorforge.codegen.llvm_build import build  # noqa: E402
 from tensorforge.codegen.target import Target  # noqa: E402
 
 
-def best_seconds(fn, repeat: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def run_one(n: int) -> str:

@@ -32,6 +32,10 @@ class Latency:
         return self.percentile(50)
 
     @property
+    def best(self) -> float:
+        return min(self.samples)
+
+    @property
     def throughput(self) -> float:
         """Inferences (batch items) per second at the median latency."""
         return self.batch / self.p50
@@ -56,6 +60,11 @@ def time_calls(fn: Callable[[], object], warmup: int = 3, repeat: int = 50,
         if len(samples) >= 100 * repeat:
             break
     return Latency(tuple(samples), batch)
+
+
+def best_seconds(fn: Callable[[], object], repeat: int = 15) -> float:
+    """The fastest of `repeat` calls after one warm-up call (kernel micro-benchmarks)."""
+    return time_calls(fn, warmup=1, repeat=repeat, min_seconds=0.0).best
 
 
 def onnxruntime_runner(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
