@@ -222,7 +222,7 @@ def _for(s: tir.For, ranges):
     lo, ext = simplify_expr(s.min, ranges), simplify_expr(s.extent, ranges)
     if _c(ext) and ext.value <= 0:
         return tir.Seq(())
-    if _c(ext, 1):
+    if _c(ext, 1) and s.kind not in tir.GPU_LOOP_KINDS:  # threadIdx.x(0, 1) = thread 0 only
         return simplify(tir.substitute(s.body, {s.var: lo}), ranges)
     lo_b, ext_b = bounds(lo, ranges), bounds(ext, ranges)
     inner = dict(ranges)

@@ -139,3 +139,13 @@ def test_unroll_substitutes_constants():
     i = Var("i")
     out = unroll(For(i, 0, 3, "unrolled", A.store(i, 1.0)))
     assert [s.index for s in out.stmts] == [Const(0), Const(1), Const(2)]
+
+
+def test_simplify_keeps_one_trip_gpu_loops():
+    """threadIdx.x(0, 1) means 'thread 0 only': flattening it would run the body everywhere."""
+    A = Buffer("A", "float32", (4,))
+    i, t = Var("i"), Var("t")
+    gpu = simplify(For(t, 0, 1, "threadIdx.x", A.store(t, 1.0)))
+    cpu = simplify(For(i, 0, 1, "serial", A.store(i, 1.0)))
+    assert isinstance(gpu, For) and gpu.kind == "threadIdx.x"
+    assert not isinstance(cpu, For)
