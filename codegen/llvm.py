@@ -76,7 +76,14 @@ def _const(ty: ir.Type, value):
 # Each entry: (emitter, a, b) -> value. `e` is the _Emitter, `b` its IRBuilder.
 
 def _fcmp_select(op):
-    return lambda e, x, y: e.b.select(e.b.fcmp_ordered(op, x, y), x, y)
+    """Float min/max that propagate NaN from either side, as NumPy and ONNX Runtime's
+    elementwise ops do (a bare ordered compare + select would return y for NaN x)."""
+
+    def minmax(e, x, y):
+        keep_x = e.b.or_(e.b.fcmp_unordered("uno", x, x), e.b.fcmp_ordered(op, x, y))
+        return e.b.select(keep_x, x, y)
+
+    return minmax
 
 
 def _icmp_select(op, signed):

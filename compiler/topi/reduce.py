@@ -160,7 +160,8 @@ def _reduce_prod(node, inputs):
 # -- ArgMax / ArgMin --------------------------------------------------------------------------
 
 def _arg(combiner: str):
-    """index of the first (or last) extreme: extreme m, then min (max) of k where x == m."""
+    """index of the first (or last) extreme: extreme m, then min (max) of k where x == m (or
+    where x is NaN when m is: NumPy's rule, the first NaN wins)."""
     def lower(node, inputs):
         (x,), xv, out = inputs, node.inputs[0], node.outputs[0]
         rank = len(xv.shape)
@@ -172,7 +173,10 @@ def _arg(combiner: str):
         pick, none = ("max", -1) if last else ("min", n)
 
         def src(i):
-            hit = x[i].eq(extreme[drop(i, (axis,))])
+            m = extreme[drop(i, (axis,))]
+            hit = x[i].eq(m)
+            if tir.is_float(xv.dtype):  # a NaN extreme (max/min propagate NaN) is found at a NaN
+                hit = hit | (m.ne(m) & x[i].ne(x[i]))
             return te.select(hit, i[axis], tir.const(none))
 
         index = reduction(pick, xv.shape, (axis,), src, out.name + ".i")
