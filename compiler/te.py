@@ -337,3 +337,18 @@ __all__ = ["placeholder", "compute", "reduce_axis", "sum", "max_reduce", "min_re
            "log", "log2", "sqrt", "rsqrt", "floor", "ceil", "round", "trunc", "sin", "cos",
            "tanh", "erf", "sigmoid", "pow", "fma", "Tensor", "IterVar", "TensorRead", "Reduce",
            "IfThenElse", "TEError", "create_schedule", "Schedule", "Stage", "lower", "identity"]
+
+
+def find_tagged(outs, tag: str) -> "Tensor | None":
+    """The tensor whose op carries `tag`, reached from `outs` through op inputs (templates find
+    their anchor stage this way); None when there is none."""
+    seen, todo = set(), list(outs)
+    while todo:
+        t = todo.pop()
+        if t.op.tag == tag:
+            return t
+        for x in t.op.input_tensors():
+            if x not in seen:
+                seen.add(x)
+                todo.append(x)
+    return None

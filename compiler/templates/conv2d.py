@@ -43,20 +43,6 @@ def lanes(target) -> int:
     return target.vector_bits // 32
 
 
-def find_stage(outs, tag: str):
-    """The tensor with `tag` reached from `outs` (None when there is none)."""
-    seen, todo = set(), list(outs)
-    while todo:
-        t = todo.pop()
-        if t.op.tag == tag:
-            return t
-        for x in t.op.input_tensors():
-            if x not in seen:
-                seen.add(x)
-                todo.append(x)
-    return None
-
-
 def inline_epilogue(s, outs, keep) -> None:
     """Inline every stage except the outputs and `keep` (the epilogue chain, unpack, bias)."""
     for st in s.stages:
@@ -194,7 +180,7 @@ def schedule(outs, anchor, config, target=None) -> te.Schedule:
     if len(outs) != 1:
         raise TEError(f"conv2d schedule: expects one group output, got {len(outs)}")
     out = outs[0]
-    conv, inp = find_stage(outs, BLOCKED), find_stage(outs, "conv_input")
+    conv, inp = te.find_tagged(outs, BLOCKED), te.find_tagged(outs, "conv_input")
     ocb, owb = config["oc_bn"], config["ow_bn"]
     s = te.create_schedule(outs)
     inline_epilogue(s, outs, {conv, inp})

@@ -23,7 +23,7 @@ from __future__ import annotations
 from .. import te
 from ..te import TEError
 from ..topi.conv import geometry, input_stage, weight_reader, with_bias
-from .conv2d import find_stage, inline_epilogue, lanes, schedule_input
+from .conv2d import inline_epilogue, lanes, schedule_input
 from .registry import Template, register_template
 
 BLOCKED = "conv2d_depthwise"
@@ -94,7 +94,7 @@ def schedule(outs, anchor, config, target=None) -> te.Schedule:
     if len(outs) != 1:
         raise TEError(f"conv2d_depthwise schedule: expects one group output, got {len(outs)}")
     out = outs[0]
-    conv, inp = find_stage(outs, BLOCKED), find_stage(outs, "conv_input")
+    conv, inp = te.find_tagged(outs, BLOCKED), te.find_tagged(outs, "conv_input")
     s = te.create_schedule(outs)
     inline_epilogue(s, outs, {conv, inp})
     _schedule_input(s, inp)

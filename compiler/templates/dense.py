@@ -126,26 +126,13 @@ def dense(A, B, config: dict, transpose_b: bool = False, name: str = "dense"):
                       name=name, tag="dense")
 
 
-def _find(outs, tag):
-    seen, todo = [], list(outs)
-    while todo:
-        t = todo.pop()
-        if t.op.tag == tag:
-            return t
-        for x in t.op.input_tensors():
-            if x not in seen:
-                seen.append(x)
-                todo.append(x)
-    return None
-
-
 def dense_schedule(outs, config: dict, target=None, anchor=None) -> te.Schedule:
     """Schedule `outs` (one output: the dense tensor or an elementwise epilogue of it)."""
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     if len(outs) != 1:
         raise TEError("dense_schedule: expects exactly one output tensor")
     out = outs[0]
-    C = anchor if anchor is not None else _find(outs, "dense")
+    C = anchor if anchor is not None else te.find_tagged(outs, "dense")
     if C is None:
         raise TEError("dense_schedule: no dense compute (tag 'dense') reaches the output")
     if out.shape != C.shape:
@@ -153,7 +140,7 @@ def dense_schedule(outs, config: dict, target=None, anchor=None) -> te.Schedule:
                       f"shape {list(C.shape)}")
     mr, nr, kc = config["mr"], config["nr"], config.get("kc", 1)
     s = te.create_schedule(outs)
-    packed = _find([C], "dense_pack")
+    packed = te.find_tagged([C], "dense_pack")
     CL = s.cache_write(C, "local")
     for st in list(s.stages):
         if st.tensor not in (out, CL) and st.tensor is not packed:
