@@ -2,7 +2,8 @@
 statistics from topi.reduce), LRN (a window sum over channels) and inference
 BatchNormalization (per-channel scale and shift).
 
-Statistics take two passes: mean = sum(x) / n, then var = sum((x - mean)^2) / n. The
+Statistics take two passes: mean = x0 + sum(x - x0) / n (x0 the row's first element, so a
+constant row's mean is exact), then var = sum((x - mean)^2) / n. The
 one-pass form sum(x * x) / n - mean^2 cancels catastrophically in float32 when the mean is
 large against the spread (rows near 100 with spread 0.01 came out 7x off; ONNX Runtime
 accumulates in double). Each pass is vectorized along the row.
@@ -21,10 +22,14 @@ def _stats(x, shape, axes, eps, name):
     """fresh (mean(i), rstd(i)) readers of new row reductions for full indices i."""
     n = math.prod(shape[a] for a in axes)
     dt = x.dtype
-    s1 = reduction("sum", shape, axes, lambda j: x[j], name + ".sum")
+
+    def first(j):  # the row's first element: the shift that makes a constant row's mean exact
+        return x[tuple(tir.const(0) if d in axes else j[d] for d in range(len(shape)))]
+
+    s1 = reduction("sum", shape, axes, lambda j: x[j] - first(j), name + ".sum")
 
     def mean(i):
-        return s1[drop(i, axes)] / tir.Const(n, dt)
+        return first(i) + s1[drop(i, axes)] / tir.Const(n, dt)
 
     def deviation2(j):
         d = x[j] - mean(j)
