@@ -175,15 +175,21 @@ def schedule_input(s, inp) -> None:
     s[inp].vectorize(w)
 
 
-def schedule(outs, anchor, config, target=None) -> te.Schedule:
+def start_conv_schedule(outs, template: str, blocked: str = BLOCKED):
+    """The part both conv templates share: the single group output, the blocked conv and its
+    input stage, and a schedule with the epilogue inlined into the output."""
     outs = list(outs)
     if len(outs) != 1:
-        raise TEError(f"conv2d schedule: expects one group output, got {len(outs)}")
-    out = outs[0]
-    conv, inp = te.find_tagged(outs, BLOCKED), te.find_tagged(outs, "conv_input")
-    ocb, owb = config["oc_bn"], config["ow_bn"]
+        raise TEError(f"{template} schedule: expects one group output, got {len(outs)}")
+    conv, inp = te.find_tagged(outs, blocked), te.find_tagged(outs, "conv_input")
     s = te.create_schedule(outs)
     inline_epilogue(s, outs, {conv, inp})
+    return s, outs[0], conv, inp
+
+
+def schedule(outs, anchor, config, target=None) -> te.Schedule:
+    s, out, conv, inp = start_conv_schedule(outs, "conv2d")
+    ocb, owb = config["oc_bn"], config["ow_bn"]
     schedule_input(s, inp)
     O = s[out]
     n, k, h, w = O.op.axis

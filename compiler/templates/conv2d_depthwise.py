@@ -23,7 +23,7 @@ from __future__ import annotations
 from .. import te
 from ..te import TEError
 from ..topi.conv import geometry, input_stage, weight_reader, with_bias
-from .conv2d import inline_epilogue, lanes, schedule_input
+from .conv2d import lanes, schedule_input, start_conv_schedule
 from .registry import Template, register_template
 
 BLOCKED = "conv2d_depthwise"
@@ -90,13 +90,7 @@ def _schedule_input(s, inp) -> None:
 
 
 def schedule(outs, anchor, config, target=None) -> te.Schedule:
-    outs = list(outs)
-    if len(outs) != 1:
-        raise TEError(f"conv2d_depthwise schedule: expects one group output, got {len(outs)}")
-    out = outs[0]
-    conv, inp = te.find_tagged(outs, BLOCKED), te.find_tagged(outs, "conv_input")
-    s = te.create_schedule(outs)
-    inline_epilogue(s, outs, {conv, inp})
+    s, out, conv, inp = start_conv_schedule(outs, "conv2d_depthwise", BLOCKED)
     _schedule_input(s, inp)
     O = s[out]
     n, c, h, w = O.op.axis
