@@ -6,7 +6,7 @@ Each thread count runs in a child process with TENSORFORGE_NUM_THREADS and
 OPENBLAS_NUM_THREADS set (threadpoolctl also limits BLAS when installed). OpenBLAS overrides
 (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) are removed before numpy loads. Ours and numpy are
 timed in alternating blocks (3 each, `repeat` runs per block, best run kept): interleaving
-single calls would let libgomp's and OpenBLAS's spinning idle threads steal the cores from
+single calls would let our pool's and OpenBLAS's spinning idle threads steal the cores from
 each other. Other processes share the CPU, so the 1-minute load average is printed per row.
 """
 

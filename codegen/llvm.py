@@ -13,10 +13,11 @@ an Allocate of any other scope is heap scratch (aligned_alloc/free around its bo
 Float math carries the "contract" fast-math flag by default so a*b+c becomes an FMA; no
 reassociation (results stay those of the loop order written; `fastmath="fast"` opts in).
 
-A `parallel` loop is outlined into `@name.par<k>(ptr %closure)` and started through libgomp's
-GOMP_parallel; each thread runs a static chunk of the iteration range. Parallel loops nested
-in a parallel loop run serially. Thread count: the module global `__tf_num_threads` (0 means
-libgomp's default), which the Kernel sets from TENSORFORGE_NUM_THREADS before a call.
+A `parallel` loop is outlined into `@name.par<k>(ptr %closure, i64 %begin, i64 %end)` and
+run by `tf_parallel_for(body, closure, extent, nthreads)`, the thread pool of llvm_threadpool
+(chunks claimed dynamically; the calling thread takes part). Parallel loops nested in a
+parallel loop run serially. Thread count: the module global `__tf_num_threads` (below 2:
+serial), which the Kernel sets from TENSORFORGE_NUM_THREADS before a call.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .llvm_strided import StoreTile, group_stores, guarded_index, load_stride, p
 from .target import Target
 
 NUM_THREADS_GLOBAL = "__tf_num_threads"
+PARALLEL_FOR = "tf_parallel_for"  # the thread pool's entry (llvm_threadpool)
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
 SCALAR_TYPES = {"float16": ir.HalfType(), "float32": ir.FloatType(), "float64": ir.DoubleType(),
@@ -270,6 +272,12 @@ class _Emitter:
         return emit_math(self.b, e.name, [self.expr(a) for a in e.args], self.flags)
 
     def e_Broadcast(self, e):
+        x = e.value
+        if isinstance(x, tir.Cast) and tir.element(x.x.dtype) == "float16":
+            # convert the splat (vpbroadcastw + one vcvtph2ps): a scalar half load goes through
+            # vpinsrw, which waits on the last writer of its register (a GEMM accumulator)
+            wide = tir.with_lanes(x.dtype, e.lanes)
+            return self.e_Cast(tir.Cast(wide, tir.Broadcast(x.x, e.lanes)))
         v = self.expr(e.value)
         vec = self.b.insert_element(ir.Constant(ir.VectorType(v.type, e.lanes), ir.Undefined), v,
                                     ir.Constant(I32, 0))
@@ -446,45 +454,33 @@ class _Emitter:
         self.b.position_at_end(done)
 
     def _parallel(self, s: tir.For):
-        """Outline the loop into fn(closure) and run it on libgomp threads."""
+        """Outline the loop into body(closure, begin, end) and run it on the thread pool."""
         captured_vars = [v for v in tir.free_vars(s.body) if v is not s.var]
         captured_bufs = tir.buffers_of(s.body)
-        values = [self.expr(s.min), self.expr(s.extent)] + \
-            [self.bufs[b] for b in captured_bufs] + [self.env[v] for v in captured_vars]
+        values = [self.expr(s.min)] + [self.bufs[b] for b in captured_bufs] + \
+            [self.env[v] for v in captured_vars]
         closure_ty = ir.LiteralStructType([v.type for v in values])
         slot = self.alloca(closure_ty, "closure")
         for k, v in enumerate(values):
             self.b.store(v, gep(self.b, slot, [ir.Constant(I32, 0), ir.Constant(I32, k)], closure_ty))
 
-        outlined = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]),
+        outlined = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]),
                                name=f"{self.fn.name}.par{len(self.module.functions)}")
         outlined.linkage = "internal"
         outlined.attributes = _StringAttrs(self.attrs)
         inner = _Emitter(self.module, outlined, {}, {}, self.attrs, self.flags, True)
-        arg = outlined.args[0]
+        arg, begin, end = outlined.args
         fields = [inner.b.load(gep(inner.b, arg, [ir.Constant(I32, 0), ir.Constant(I32, k)],
                                    closure_ty), typ=v.type) for k, v in enumerate(values)]
-        lo, extent = fields[:2]
-        inner.bufs.update(zip(captured_bufs, fields[2:2 + len(captured_bufs)]))
-        inner.env.update(zip(captured_vars, fields[2 + len(captured_bufs):]))
-        inner.chunk_loop(s, lo, extent)
+        lo = fields[0]
+        inner.bufs.update(zip(captured_bufs, fields[1:1 + len(captured_bufs)]))
+        inner.env.update(zip(captured_vars, fields[1 + len(captured_bufs):]))
+        inner.loop(s.var, inner.b.add(lo, begin), inner.b.add(lo, end), s.body)
         inner.b.ret_void()
 
-        gomp = declare(self.module, "GOMP_parallel", ir.VoidType(),
-                       [PTR, PTR, I32, I32])
+        run = declare(self.module, PARALLEL_FOR, ir.VoidType(), [PTR, PTR, I64, I32])
         nthreads = self.b.load(self.module.globals[NUM_THREADS_GLOBAL], typ=I32)
-        self.b.call(gomp, [outlined, slot, nthreads, ir.Constant(I32, 0)])
-
-    def chunk_loop(self, s: tir.For, lo, extent):
-        """This thread's static chunk: [tid * chunk, min((tid + 1) * chunk, extent))."""
-        b = self.b
-        tid, nt = (b.sext(b.call(declare(self.module, f, I32, []), []), I64)
-                   for f in ("omp_get_thread_num", "omp_get_num_threads"))
-        chunk = b.sdiv(b.add(extent, b.sub(nt, ir.Constant(I64, 1))), nt)
-        begin = b.mul(tid, chunk)
-        end = b.add(begin, chunk)
-        end = b.select(b.icmp_signed("<", end, extent), end, extent)
-        self.loop(s.var, b.add(lo, begin), b.add(lo, end), s.body)
+        self.b.call(run, [outlined, slot, self.expr(s.extent), nthreads])
 
 
 def param_type(p) -> ir.Type:

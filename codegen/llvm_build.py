@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import sys
 
 import llvmlite.binding as llvm
@@ -24,7 +25,8 @@ from ..compiler import tir
 from ..compiler.tir_simplify import simplify
 from ..compiler.tir_unroll import unroll
 from ..compiler.tir_vectorize import vectorize
-from .llvm import NUM_THREADS_GLOBAL, CodegenError, emit_module, symbol
+from .llvm import NUM_THREADS_GLOBAL, PARALLEL_FOR, CodegenError, emit_module, symbol
+from .llvm_threadpool import load_threadpool
 from .target import Target
 
 PASSES = [
@@ -53,12 +55,25 @@ def num_threads() -> int:
     return int(env) if env else len(os.sched_getaffinity(0))
 
 
-def _load_libgomp():
+# A float16 type in LLVM IR: conversions LLVM may leave to compiler-rt helpers.
+HALF_IR = re.compile(r"(?<![%@.\w])half\b")
+
+
+def _load(library: str, users: str):
     try:
-        llvm.load_library_permanently("libgomp.so.1")
+        llvm.load_library_permanently(library)
     except RuntimeError as err:
-        raise CodegenError("parallel loops need libgomp.so.1 (GNU OpenMP runtime), "
-                           f"which could not be loaded: {err}") from None
+        raise CodegenError(f"{users} need {library}, which could not be loaded: {err}") from None
+
+
+def load_runtime_libraries(ir_text: str):
+    """What JIT code calls into: the thread pool for parallel loops; libgcc_s for float16
+    conversions LLVM calls helpers for (__extendhfsf2/__truncsfhf2 without F16C,
+    __truncdfhf2 for double -> half on every x86 CPU)."""
+    if f"@{PARALLEL_FOR}(" in ir_text:
+        load_threadpool()
+    if HALF_IR.search(ir_text):
+        _load("libgcc_s.so.1", "float16 conversions (compiler-rt helpers in libgcc)")
 
 
 class _Compiled:
@@ -85,8 +100,7 @@ class _Compiled:
     def jit(self):
         if self.engine is None:
             self.target.check_runnable()
-            if "@GOMP_parallel" in self.optimized:
-                _load_libgomp()
+            load_runtime_libraries(self.optimized)
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(self.optimized),
                                                 self.target.machine())
             engine.finalize_object()
@@ -125,7 +139,7 @@ class Kernel:
 
     @property
     def num_threads_address(self) -> int:
-        """Address of the int32 thread count parallel loops use (0: libgomp's default)."""
+        """Address of the int32 thread count parallel loops use (below 2: serial)."""
         return self._compiled.jit().get_global_value_address(NUM_THREADS_GLOBAL)
 
     def _signature(self):

@@ -2,7 +2,7 @@
 
     lib = build_library([f1, f2], target, runner=[Call("tf_kernel.f1", ((0, 0), (1, 64)))])
     lib.object_code                       # bytes: save them and load without recompiling
-    lib = Library(target, code, ir_text, needs_openmp)
+    lib = Library(target, code, ir_text)
     lib.address(RUNNER)                   # void tf_run(ptr slots): every call, in order
 
 Each PrimFunc is lowered and optimized alone by `llvm_build.Kernel` (so identical kernels
@@ -26,7 +26,7 @@ import llvmlite.ir as ir
 
 from ..compiler import tir
 from .llvm import NUM_THREADS_GLOBAL, PTR, CodegenError
-from .llvm_build import _load_libgomp, build
+from .llvm_build import build, load_runtime_libraries
 from .target import Target, target_machine
 
 RUNNER = "tf_run"
@@ -84,15 +84,14 @@ def build_library(funcs: Sequence[tir.PrimFunc], target: Target, runner: Sequenc
     linked.verify()
     text = str(linked)
     code = target.machine().emit_object(linked)
-    return Library(target, code, text, "@GOMP_parallel" in text)
+    return Library(target, code, text)
 
 
 class Library:
     """Object code for one target; JIT-loaded on the first `address` (thread-safe)."""
 
-    def __init__(self, target: Target, object_code: bytes, llvm_ir: str, needs_openmp: bool):
+    def __init__(self, target: Target, object_code: bytes, llvm_ir: str):
         self.target, self.object_code, self.llvm_ir = target, object_code, llvm_ir
-        self.needs_openmp = needs_openmp
         self._engine = None
         self._lock = threading.Lock()
 
@@ -108,8 +107,7 @@ class Library:
         with self._lock:
             if self._engine is None:
                 self.target.check_runnable()
-                if self.needs_openmp:
-                    _load_libgomp()
+                load_runtime_libraries(self.llvm_ir)
                 # the engine owns (and frees) its TargetMachine: never the cached one
                 t = self.target
                 machine = target_machine.__wrapped__(t.triple, t.cpu, t.mattr_string, 3)
@@ -129,6 +127,6 @@ class Library:
 
     @property
     def num_threads(self) -> ctypes.c_int32:
-        """The thread count every parallel loop of the library uses (0: libgomp's default)."""
+        """The thread count every parallel loop of the library uses (below 2: serial)."""
         addr = self._jit().get_global_value_address(NUM_THREADS_GLOBAL)
         return ctypes.c_int32.from_address(addr) if addr else ctypes.c_int32()  # no kernels

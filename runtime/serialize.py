@@ -24,14 +24,14 @@ import numpy as np
 from .. import __version__
 from ..codegen.llvm_library import Library
 from ..codegen.target import Target
+from ..compiler.aligned import aligned_copy
 from ..compiler.errors import TensorForgeError
-from .executor import aligned_copy
 from .memory_plan import MemoryPlan, Step
 from .module import Module
 from .program import KernelCall, Program, TensorSpec
 
 FORMAT = "tensorforge.module"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: parallel loops call the thread pool, not libgomp
 
 
 class ModuleFileError(TensorForgeError):
@@ -43,7 +43,6 @@ def save(module: Module, path) -> None:
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "tensorforge": __version__,
         "target": {"kind": t.kind, "cpu": t.cpu, "mattr": list(t.mattr), "triple": t.triple},
-        "needs_openmp": lib.needs_openmp,
         "program": {"inputs": [asdict(s) for s in p.inputs],
                     "outputs": [asdict(s) for s in p.outputs],
                     "output_sources": p.output_sources,
@@ -85,8 +84,7 @@ def load(path) -> Module:
                 tuple(KernelCall(c["name"], c["symbol"], tuple(map(tuple, c["args"])),
                                  c["workload"], c["template"], c["config"]) for c in hp["calls"]),
                 hp["arena_bytes"])
-            library = Library(target, zf.read("code.o"), zf.read("code.ll").decode(),
-                              header["needs_openmp"])
+            library = Library(target, zf.read("code.o"), zf.read("code.ll").decode())
             plan = _plan_from_json(header["memory_plan"])
         except (KeyError, TypeError, ValueError, zipfile.BadZipFile) as e:
             raise ModuleFileError(f"{path}: damaged TensorForge module file ({e!r})") from None

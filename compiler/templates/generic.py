@@ -33,7 +33,7 @@ from ..topi import COMPUTE
 from ..topi.reduce import ROW_BUFFER, ROW_PARTIAL
 from .registry import Template
 
-PARALLEL_MIN_WORK = 1 << 16  # element-ops below which one thread beats a team (GOMP start-up)
+PARALLEL_MIN_WORK = 1 << 16  # element-ops below which one thread beats a team (pool start-up)
 VECTOR_MIN = 4               # shortest innermost loop worth vectorizing
 CHUNK = 256                  # elements per parallel chunk when only one long axis exists
 ROW_BUFFER_BYTES = 64 * 1024  # a longer row buffer (softmax's exp) is recomputed instead
