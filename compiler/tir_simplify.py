@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from . import tir
 from .tir import Binary, Broadcast, Cast, Compare, Const, Expr, Ramp, Select, Var
 
@@ -61,13 +63,22 @@ def bounds(e: Expr, ranges: dict):
 # ---------------------------------------------------------------- rules
 
 
+def _rounded(value, dtype: str):
+    """`value` as a `dtype` holds it: a float narrowed to float16/float32 rounds (to nearest
+    even, as the Cast it folds would)."""
+    if tir.is_float(dtype) and isinstance(value, float):
+        with np.errstate(over="ignore"):
+            return float(np.float64(value).astype(tir.element(dtype)))
+    return value
+
+
 def fold_constants(e, ranges):
     if isinstance(e, (Binary, Compare)) and _c(e.a) and _c(e.b):
         if e.op in ("div", "floordiv", "floormod") and e.b.value == 0:
             return None
         return Const(FOLD[e.op](e.a.value, e.b.value), e.dtype)
     if isinstance(e, Cast) and _c(e.x):
-        return Const(e.x.value, e.dtype)
+        return Const(_rounded(e.x.value, e.dtype), e.dtype)
     return None
 
 

@@ -260,12 +260,28 @@ def run(module_path: Path = typer.Argument(..., help="A module written by `tenso
     for col in ("output", "shape", "dtype", "mean", "min", "max"):
         table.add_column(col)
     for i, arr in enumerate(outs):
-        table.add_row(str(i), str(list(arr.shape)), str(arr.dtype), f"{arr.mean():.4g}",
-                      f"{arr.min():.4g}", f"{arr.max():.4g}")
+        stats = [f"{arr.mean():.4g}", f"{arr.min():.4g}", f"{arr.max():.4g}"] if arr.size \
+            else ["-"] * 3   # an empty output has no statistics
+        table.add_row(str(i), str(list(arr.shape)), str(arr.dtype), *stats)
     console.print(table)
     if out:
         np.savez(out, **{f"output_{i}": a for i, a in enumerate(outs)})
         console.print(f"wrote {out}")
+
+
+# The float16 paragraph of docs/operators.md.
+FLOAT16_NOTE = (
+    "**float16.** float16 tensors are IEEE half (2 bytes) in memory: model inputs and outputs, "
+    "buffers between kernels, and constants that ops only move (Gather tables). A kernel "
+    "loads half, computes in float32 and rounds each op's result to half once, as ONNX "
+    "Runtime's CPU kernels do (compiler/float16.py rewrites every kernel's graph so); "
+    "reductions, Softmax, MatMul, Gemm and Conv accumulate in float32, and the float16 "
+    "constants such ops read are held in float32 (exactly). Cast between float16, float32 "
+    "and float64 is bit-exact with NumPy: round to nearest even, overflow to infinity, NaN "
+    "stays NaN. With F16C (x86-64-v3 and newer) conversions are vector instructions; without "
+    "it (`-mcpu=x86-64`), and for double to half on any x86 CPU, LLVM calls libgcc's helpers "
+    "(`__extendhfsf2`, `__truncsfhf2`, `__truncdfhf2`), which the JIT loads from "
+    "libgcc_s.so.1.")
 
 
 @app.command()
@@ -280,7 +296,7 @@ def ops(markdown: bool = typer.Option(False, "--markdown", help="Print a Markdow
     if markdown:
         print(f"# Supported ONNX operators\n\nModels with opsets {MIN_OPSET} to {MAX_OPSET} "
               f"import; {len(rows)} operator types convert. A converter registered at opset N "
-              "serves every opset from N up to the next registration.\n\n"
+              f"serves every opset from N up to the next registration.\n\n{FLOAT16_NOTE}\n\n"
               "| operator | converter versions |\n|---|---|")
         for op, versions in rows.items():
             print(f"| {op} | {', '.join(map(str, versions))} |")
