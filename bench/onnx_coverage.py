@@ -24,10 +24,9 @@ import onnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "onnx_node"))
 
-from node_cases import Outcome, case_op_table, node_cases, run_isolated  # noqa: E402
+from node_cases import Outcome, case_op_table, node_cases, run_isolated, unsupported  # noqa: E402
 
 from tensorforge.compiler.frontend import MAX_OPSET, MIN_OPSET, supported_ops  # noqa: E402
-from tensorforge.onnx_backend import unsupported_reason  # noqa: E402
 
 GOAL_PASSED = 800
 
@@ -110,7 +109,7 @@ def main() -> None:
     args = ap.parse_args()
     start = time.perf_counter()
     cases = node_cases()
-    results: dict[str, Outcome | str] = {c.name: unsupported_reason(c.model) for c in cases}
+    results: dict[str, Outcome | str] = {c.name: unsupported(c) for c in cases}
     claimed = [c for c in cases if results[c.name] is None]
     results.update(run_isolated(claimed, args.workers))
     seconds = time.perf_counter() - start

@@ -152,7 +152,8 @@ def _libm_per_lane(name):
 # (intrinsic, element dtype) -> emitter; other names fall back to LLVM_INTRINSICS / LIBM
 POLYNOMIAL = {("exp", "float32"): exp_f32, ("erf", "float32"): erf_f32,
               ("tanh", "float32"): tanh_f32}
-GENERIC = {"sigmoid": sigmoid, "rsqrt": rsqrt}
+GENERIC = {"sigmoid": sigmoid, "rsqrt": rsqrt,
+           "fmod": lambda p, a, b: p.b.frem(a, b)}  # exact C fmod; x86 calls fmodf per lane
 
 
 FLOAT_NAMES = {ir.HalfType: "float16", ir.FloatType: "float32", ir.DoubleType: "float64"}

@@ -17,7 +17,7 @@ the fed shapes, and each input the compiler needs at compile time is bound to it
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -28,6 +28,7 @@ from .api import compile as tf_compile
 from .compiler.errors import InputError, ShapeError, TensorForgeError, UnsupportedModelError
 from .compiler.frontend import MAX_OPSET, MIN_OPSET
 from .compiler.frontend.dtypes import unsupported_dtypes
+from .compiler.frontend.elementwise import DEFAULT_RATIO, RANDOM_DROPOUT, is_random_dropout
 from .compiler.frontend.importer import load_model, model_opset
 from .compiler.frontend.registry import lookup
 from .runtime.module import Module
@@ -40,10 +41,48 @@ class UnsupportedDeviceError(TensorForgeError):
     """The ONNX backend was asked for a device TensorForge cannot run on."""
 
 
-def unsupported_reason(model: onnx.ModelProto) -> str | None:
+StaticValue = Callable[[onnx.NodeProto, int, Any], Any]
+
+
+def _dropout_rule(node: onnx.NodeProto, value: StaticValue) -> str | None:
+    """A Dropout that draws a random mask (training_mode true, ratio above 0). Values known
+    only at run time are left to the frontend, which refuses such a Dropout when it compiles."""
+    training, ratio = value(node, 2, False), value(node, 1, DEFAULT_RATIO)
+    if training is None or ratio is None or not is_random_dropout(training, ratio):
+        return None
+    return f"Dropout {node.name or '(unnamed)'!r}: {RANDOM_DROPOUT}"
+
+
+# Rules on a node's attributes and static inputs that a converter exists for but refuses:
+# op type -> rule(node, value) giving the reason, or None when the node is claimed.
+NODE_RULES: dict[str, Callable[[onnx.NodeProto, StaticValue], str | None]] = {
+    "Dropout": _dropout_rule}
+
+
+def _static_value(model: onnx.ModelProto, inputs: Mapping[str, Any]) -> StaticValue:
+    """value(node, i, default): node input i's value, read when asked from `inputs`, an
+    initializer or a Constant node; `default` when the input is omitted, None when the value
+    is known only at run time."""
+    protos = {t.name: t for t in model.graph.initializer}
+    protos.update((n.output[0], a.t) for n in model.graph.node if n.op_type == "Constant"
+                  for a in n.attribute if a.name == "value")
+
+    def value(node, i, default):
+        name = node.input[i] if i < len(node.input) else ""
+        if not name:
+            return default
+        if name in inputs:
+            return np.asarray(inputs[name])
+        return numpy_helper.to_array(protos[name]) if name in protos else None
+    return value
+
+
+def unsupported_reason(model: onnx.ModelProto,
+                       inputs: Mapping[str, Any] | None = None) -> str | None:
     """Why TensorForge does not claim `model` (every reason found, joined), or None if every
-    node is a converted ai.onnx op at a supported opset, every graph input and output is a
-    tensor and every tensor's element type has a NumPy dtype."""
+    node is a converted ai.onnx op at a supported opset that NODE_RULES do not refuse, every
+    graph input and output is a tensor and every tensor's element type has a NumPy dtype.
+    `inputs` (name -> array) gives graph inputs' values for the rules to read."""
     reasons = []
     opset = next((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")), None)
     if opset is None:
@@ -57,6 +96,9 @@ def unsupported_reason(model: onnx.ModelProto) -> str | None:
                       and lookup(n.op_type, opset or MAX_OPSET) is None})
     if missing:
         reasons.append(f"op not converted: {', '.join(missing)}")
+    value = _static_value(model, inputs or {})
+    reasons += [why for n in model.graph.node if n.domain in ("", "ai.onnx")
+                and n.op_type in NODE_RULES and (why := NODE_RULES[n.op_type](n, value))]
     dtypes = sorted({dtype for dtype, _, _ in unsupported_dtypes(model.graph)})
     if dtypes:
         reasons.append(f"dtype without NumPy equivalent: {', '.join(dtypes)}")

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 from tensorforge.compiler import evaluate, from_onnx, optimize
 
@@ -93,6 +94,18 @@ def check_model(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
     return want
 
 
+def check_onnx_reference(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> None:
+    """The reference executor, before and after optimize, against onnx.reference: the oracle
+    where ONNX Runtime lacks an op version or departs from the spec."""
+    want = ReferenceEvaluator(model).run(None, dict(feeds))
+    graph = from_onnx(model)
+    for g in (graph, optimize(graph)):
+        got = list(evaluate(g, feeds).values())
+        for arr, ref in zip(got, want, strict=True):
+            assert arr.shape == ref.shape and arr.dtype == ref.dtype
+            assert_close(arr, ref, f"output of {[n.op for n in g.nodes]}")
+
+
 def check_op(op_type: str, inputs: Mapping[str, np.ndarray], n_outputs: int = 1,
              initializers: Mapping[str, np.ndarray] | None = None, opset: int = 17,
              input_order: Sequence[str] | None = None, tol: tuple[float, float] | None = None,
@@ -104,4 +117,4 @@ def check_op(op_type: str, inputs: Mapping[str, np.ndarray], n_outputs: int = 1,
 
 
 __all__ = ["TOLERANCE", "MODEL_TOLERANCE", "make_model", "single_op_model", "run_ort",
-           "assert_close", "check_model", "check_op", "TensorProto"]
+           "assert_close", "check_model", "check_onnx_reference", "check_op", "TensorProto"]

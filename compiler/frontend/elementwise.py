@@ -130,7 +130,18 @@ def convert_cast_like(ctx, node):
     return ctx.emit1("Cast", [node.inputs[0]], {"to": node.inputs[1].dtype})
 
 
-# -- Dropout: inference only, so an Identity and a constant mask ------------------------------
+# -- Dropout: the identity and a constant mask, unless it draws a random mask ----------------
+
+DEFAULT_RATIO = 0.5
+RANDOM_DROPOUT = ("Dropout with training_mode true and ratio > 0 drops random elements: no "
+                  "reference output can match it (export the model in eval mode)")
+
+
+def is_random_dropout(training_mode, ratio) -> bool:
+    """Whether a Dropout draws a random mask: training_mode true and a ratio above 0 (with
+    training_mode false, or ratio 0, it is the identity and keeps every element)."""
+    return bool(np.any(training_mode)) and float(np.asarray(ratio).reshape(-1)[0]) != 0
+
 
 def mask_of(x, opset: int) -> np.ndarray:
     """The mask ORT returns in inference: all zeros of x's dtype at opset 9, all False at 10-11
@@ -149,10 +160,12 @@ def identity_and_mask(ctx, node):
 
 @converter("Dropout", since=12)
 def convert_dropout_12(ctx, node):
-    """training_mode must be absent or known false: TensorForge compiles inference only."""
-    training = node.input(2)
-    if training is not None and bool(np.any(ctx.value_of(training, "Dropout training_mode"))):
-        raise UnsupportedModelError([(node.op_type, node.opset, node.name)],
-                                    "Dropout with training_mode=True is not supported (inference "
-                                    "only); export the model in eval mode")
+    """training_mode (default false) and, when it is true, ratio (default 0.5) must be known
+    at compile time; a Dropout that would draw a random mask is refused."""
+    training, ratio = node.input(2), node.input(1)
+    if training is not None and np.any(ctx.value_of(training, "Dropout training_mode")):
+        ratio = DEFAULT_RATIO if ratio is None else ctx.value_of(ratio, "Dropout ratio")
+        if is_random_dropout(True, ratio):
+            raise UnsupportedModelError([(node.op_type, node.opset, node.name)],
+                                        RANDOM_DROPOUT)
     return identity_and_mask(ctx, node)

@@ -8,6 +8,7 @@ pads and output_padding, so the IR ops always carry every attribute explicitly.
 
 from __future__ import annotations
 
+import numpy as np
 from onnx.helper import tensor_dtype_to_np_dtype
 
 from ..errors import ShapeError, UnsupportedModelError
@@ -128,13 +129,51 @@ def convert_conv_transpose(ctx, node):
 
 @converter("BatchNormalization", since=9)
 def convert_batch_norm(ctx, node):
-    """Inference only: training_mode=1, or asking for the running/saved statistics outputs,
-    is refused."""
-    if node.attr("training_mode", 0) or any(node.outputs[1:]):
-        raise unsupported(node, "BatchNormalization in training mode (training_mode=1 or "
-                                "statistics outputs); TensorForge compiles inference graphs")
+    """Inference with the given statistics. The statistics outputs are refused: before
+    opset 14 they mean its older training mode, from 14 on they need training_mode=1."""
+    if any(node.outputs[1:]):
+        raise unsupported(node, "BatchNormalization's statistics outputs are supported only "
+                                "with training_mode=1 (opset 14+)")
     return ctx.emit1("BatchNormalization", node.inputs[:5],
                      {"epsilon": float(node.attr("epsilon", 1e-5))})
+
+
+@converter("BatchNormalization", since=14)
+def convert_batch_norm_14(ctx, node):
+    """training_mode=1 normalizes with the batch's statistics (mean and population variance
+    over every axis but the channels) and outputs the running statistics
+    input * momentum + batch * (1 - momentum), written out in IR ops: reductions and
+    broadcast arithmetic, which fusion and lowering already handle."""
+    if not node.attr("training_mode", 0):
+        return convert_batch_norm(ctx, node)
+    x, scale, b, mean, var = node.inputs[:5]
+    rank, dt = len(x.shape), x.dtype
+    if rank < 2:
+        raise ShapeError(f"{node.where}: input has shape {list(x.shape)}; expected (N, C, ...)")
+    axes = (0,) + tuple(range(2, rank))
+
+    def per_channel(v, dtype):  # (C,) -> (C, 1, ...) in `dtype`, to broadcast against x
+        v = v if v.dtype == dtype else ctx.emit1("Cast", [v], {"to": dtype})
+        return ctx.emit1("Reshape", [v], {"shape": (v.shape[0],) + (1,) * (rank - 2)})
+
+    def running(given, batch):  # given * momentum + batch * (1 - momentum), given's dtype
+        batch = ctx.emit1("Reshape", [batch], {"shape": given.shape})
+        if batch.dtype != given.dtype:
+            batch = ctx.emit1("Cast", [batch], {"to": given.dtype})
+        momentum = float(node.attr("momentum", np.float32(0.9)))  # a float32 attribute
+        kept = ctx.emit1("Mul", [given, ctx.const(momentum, given.dtype)])
+        return ctx.emit1("Add", [kept, ctx.emit1("Mul", [batch, ctx.const(1 - momentum,
+                                                                         given.dtype)])])
+
+    batch_mean = ctx.emit1("ReduceMean", [x], {"axes": axes, "keepdims": 1})
+    centered = ctx.emit1("Sub", [x, batch_mean])
+    batch_var = ctx.emit1("ReduceMean", [ctx.emit1("Mul", [centered, centered])],
+                          {"axes": axes, "keepdims": 1})
+    std = ctx.emit1("Sqrt", [ctx.emit1("Add", [batch_var, ctx.const(
+        float(node.attr("epsilon", 1e-5)), dt)])])
+    inv = ctx.emit1("Div", [per_channel(scale, dt), std])
+    y = ctx.emit1("Add", [ctx.emit1("Mul", [centered, inv]), per_channel(b, dt)])
+    return y, running(mean, batch_mean), running(var, batch_var)
 
 
 @converter("InstanceNormalization", since=1)
@@ -178,8 +217,11 @@ def _pool_attrs(node) -> dict:
 
 @converter("MaxPool", since=1)
 def convert_max_pool(ctx, node):
+    """With the Indices output (opset 8+) asked for, both outputs come from one
+    MaxPoolWithIndices (ONNX Runtime's scan for both, see ops/pool_indices.py)."""
     if len(node.outputs) > 1 and node.outputs[1]:
-        raise unsupported(node, "MaxPool's Indices output is not supported")
+        return ctx.emit("MaxPoolWithIndices", [node.input(0)], {
+            **_pool_attrs(node), "storage_order": int(node.attr("storage_order", 0))})
     return ctx.emit1("MaxPool", [node.input(0)], _pool_attrs(node))
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ops.registry import normalize_axis
-from .nn import unsupported
 from .registry import converter
 
 f32 = np.float32
@@ -34,7 +33,7 @@ def _emit(ctx, x, sizes, scales, mode, **attrs):
     """The IR Resize with every attribute present (defaults of the newest opset). An output
     shape equal to the input's is an Identity: ONNX Runtime returns the input unchanged then,
     whatever the scales, roi or coordinate mode say."""
-    if any(s < 1 for s in sizes):
+    if any(s < 1 <= n for s, n in zip(sizes, x.shape)):  # an empty input stays empty
         raise ShapeError(f"{ctx.node.where}: scales {list(scales)} give an empty output shape "
                          f"{list(sizes)} for input {list(x.shape)}")
     if tuple(sizes) == tuple(x.shape):
@@ -42,7 +41,7 @@ def _emit(ctx, x, sizes, scales, mode, **attrs):
     full = {"sizes": tuple(sizes), "scales": tuple(float(s) for s in scales), "mode": mode,
             "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
             "cubic_coeff_a": -0.75, "exclude_outside": 0, "extrapolation_value": 0.0,
-            "roi": (0.0,) * len(sizes) + (1.0,) * len(sizes)}
+            "roi": (0.0,) * len(sizes) + (1.0,) * len(sizes), "antialias": 0}
     full.update(attrs)
     return ctx.emit1("Resize", [x], full)
 
@@ -115,8 +114,6 @@ def _full_roi(ctx, node, rank: int, axes: list[int]) -> tuple[float, ...]:
 def convert_resize(ctx, node):
     """Opsets 11..19: X, roi, scales, sizes (optional inputs empty or omitted); opset 18 adds
     axes, keep_aspect_ratio_policy and antialias."""
-    if node.attr("antialias", 0):
-        raise unsupported(node, "Resize with antialias=1 is not supported")
     x = node.input(0)
     rank = len(x.shape)
     axes = _resolve_axes(node, rank)
@@ -124,7 +121,8 @@ def convert_resize(ctx, node):
                                   _values(ctx, node.input(3), "sizes"))
     attrs = {k: node.attr(k, d) for k, d in (
         ("coordinate_transformation_mode", "half_pixel"), ("nearest_mode", "round_prefer_floor"),
-        ("cubic_coeff_a", -0.75), ("exclude_outside", 0), ("extrapolation_value", 0.0))}
+        ("cubic_coeff_a", -0.75), ("exclude_outside", 0), ("extrapolation_value", 0.0),
+        ("antialias", 0))}
     if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
         attrs["roi"] = _full_roi(ctx, node, rank, axes)
     return _emit(ctx, x, sizes, scales, node.attr("mode", "nearest"), **attrs)

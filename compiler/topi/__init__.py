@@ -6,11 +6,11 @@ result has the node's output shapes. Anchors with a schedule template (MatMul/Ge
 Conv) are computed by their template; these are the plain definitions, which also serve
 the cases no template claims (1-D/3-D convolutions, weights that are graph inputs)."""
 
-from . import conv, elementwise, matmul, norm, pool, reduce, resize, tensor
+from . import conv, elementwise, matmul, norm, pool, pool_indices, reduce, resize, tensor
 from .common import LoweringError
 
 COMPUTE: dict = {"Conv": conv.conv, "ConvTranspose": conv.conv_transpose}
-for _family in (elementwise, tensor, reduce, norm, pool, resize, matmul):
+for _family in (elementwise, tensor, reduce, norm, pool, pool_indices, resize, matmul):
     COMPUTE.update(_family.COMPUTE)
 
 __all__ = ["COMPUTE", "LoweringError"]

@@ -332,11 +332,23 @@ def test_dropout_is_identity_with_constant_mask(opset, mask):
                  initializers={"ratio": np.float32(0.3), "training": np.bool_(False)})
 
 
-def test_dropout_in_training_mode_is_refused():
-    model = single_op_model("Dropout", {"x": np.ones((2, 2), np.float32)},
-                            initializers={"t": np.bool_(True)}, input_order=["x", "", "t"],
-                            opset=13)
-    with pytest.raises(UnsupportedModelError, match="training_mode=True is not supported"):
+@given(st.data(), st.sampled_from([12, 13, 22]), st.sampled_from(["float32", "float64"]),
+       st.booleans())
+def test_dropout_in_training_mode_with_ratio_0_is_identity(data, opset, dtype, mask):
+    """training_mode true and ratio 0 drop nothing: the identity, every mask element True."""
+    x = data.draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3),
+                             elements=st.floats(-4, 4, width=32)))
+    check_op("Dropout", {"x": x}, n_outputs=1 + mask, opset=opset,
+             initializers={"ratio": np.array(0, dtype), "t": np.bool_(True)})
+
+
+@pytest.mark.parametrize("ratio", [None, 0.25])
+def test_random_dropout_is_refused_naming_the_node(ratio):
+    inits = {"t": np.bool_(True)} if ratio is None else {"r": np.float32(ratio),
+                                                          "t": np.bool_(True)}
+    model = single_op_model("Dropout", {"x": np.ones((2, 2), np.float32)}, initializers=inits,
+                            input_order=["x", "" if ratio is None else "r", "t"], opset=13)
+    with pytest.raises(UnsupportedModelError, match="(?s)ratio > 0.*dropout_node"):
         from_onnx(model)
 
 

@@ -11,24 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
 
-from oracle import assert_close, check_op, single_op_model, tensor_info
-from tensorforge.compiler import ShapeError, UnsupportedModelError, evaluate, from_onnx, optimize
+from oracle import check_onnx_reference, check_op, single_op_model, tensor_info
+from tensorforge.compiler import ShapeError, UnsupportedModelError, from_onnx
 from tensorforge.compiler.frontend import MAX_OPSET
 
 from nn_helpers import randn
-
-
-def check_onnx_reference(model: onnx.ModelProto, feeds: dict) -> None:
-    """The reference executor, before and after optimize, against onnx.reference."""
-    want = ReferenceEvaluator(model).run(None, feeds)
-    graph = from_onnx(model)
-    for g in (graph, optimize(graph)):
-        got = list(evaluate(g, feeds).values())
-        for arr, ref in zip(got, want, strict=True):
-            assert arr.shape == ref.shape and arr.dtype == ref.dtype
-            assert_close(arr, ref, f"output of {[n.op for n in g.nodes]}")
 
 
 def test_frontend_reaches_the_newest_opset_onnx_defines():

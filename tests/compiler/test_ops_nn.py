@@ -139,6 +139,23 @@ def test_batch_norm(data, shape, opset, dtype, epsilon):
              **({"training_mode": 0} if opset >= 14 else {}))
 
 
+@given(st.data(), st.lists(st.integers(1, 4), min_size=2, max_size=4), st.sampled_from([14, 15]),
+       st.sampled_from(["float32", "float64"]))
+def test_batch_norm_training_mode(data, shape, opset, dtype):
+    """training_mode=1: Y from the batch's mean and variance, and the running statistics
+    mean * momentum + batch * (1 - momentum) (ONNX wants all three outputs). A batch of one
+    element per channel is degenerate, as for test_instance_norm."""
+    assume(shape[0] * math.prod(shape[2:]) > 1)
+    draw = data.draw
+    attrs = {"epsilon": draw(st.floats(1e-6, 0.1))}
+    if draw(st.booleans()):
+        attrs["momentum"] = draw(st.floats(0, 1))
+    x = randn(draw, shape, dtype) * np.asarray(draw(st.sampled_from([1, 30])), dtype)
+    check_op("BatchNormalization", {"x": x}, n_outputs=3,
+             initializers=channel_params(draw, shape[1], dtype), opset=opset, training_mode=1,
+             **attrs)
+
+
 @given(st.data(), st.lists(st.integers(1, 4), min_size=3, max_size=5), st.sampled_from(FLOATS),
        st.floats(1e-6, 0.1))
 def test_instance_norm(data, shape, dtype, epsilon):
@@ -200,6 +217,26 @@ def test_max_pool(data, window, opset, dtype):
     else:
         x = randn(draw, [2, 3] + window[1], dtype)
     check_op("MaxPool", {"x": x}, opset=opset, **pool_attrs(draw, window, opset, 10))
+
+
+@given(st.data(), windows(pool=True), st.sampled_from([9, 10, 12, 21]),
+       st.sampled_from(["float32", "float64", "int8", "uint8"]), st.sampled_from([None, 0, 1]))
+def test_max_pool_with_indices(data, window, opset, dtype, storage_order):
+    """Indices (and the values beside them: ONNX Runtime's scan) over ties, NaN and -inf, in
+    row- or column-major storage_order."""
+    draw = data.draw
+    if dtype in ("int8", "uint8"):
+        opset = max(opset, 12)
+    x = np.round(randn(draw, [2, 3] + window[1], np.float64) * 2)
+    if dtype.startswith("float"):
+        corners = draw(st.lists(st.sampled_from([np.nan, -np.inf, np.inf]), max_size=4))
+        x.flat[:len(corners)] = corners
+        x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).permutation(x.ravel())
+    attrs = pool_attrs(draw, window, opset, 10)
+    if storage_order is not None:
+        attrs["storage_order"] = storage_order
+    check_op("MaxPool", {"x": x.reshape([2, 3] + window[1]).astype(dtype)}, n_outputs=2,
+             opset=opset, **attrs)
 
 
 @given(st.data(), windows(pool=True), st.sampled_from([9, 10, 11, 19, 21]), st.booleans())
@@ -279,17 +316,12 @@ def test_unknown_auto_pad():
         convert("AveragePool", X4, kernel_shape=[2, 2], auto_pad="SAME")
 
 
-def test_batch_norm_training_mode_is_refused():
+def test_batch_norm_statistics_outputs_need_training_mode():
     params = {k: np.ones(4, np.float32) for k in ("s", "b", "m", "v")}
-    with pytest.raises(UnsupportedModelError, match="training"):
-        convert("BatchNormalization", X4, params, training_mode=1, opset=15)
-    with pytest.raises(UnsupportedModelError, match="training"):
+    with pytest.raises(UnsupportedModelError, match="training_mode=1"):
+        convert("BatchNormalization", X4, params, n_outputs=3, training_mode=0, opset=15)
+    with pytest.raises(UnsupportedModelError, match="training_mode=1"):
         convert("BatchNormalization", X4, params, n_outputs=5, opset=9)
-
-
-def test_max_pool_indices_are_refused():
-    with pytest.raises(UnsupportedModelError, match="Indices"):
-        convert("MaxPool", X4, n_outputs=2, kernel_shape=[2, 2])
 
 
 def test_pool_pads_must_be_below_kernel():

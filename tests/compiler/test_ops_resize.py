@@ -1,16 +1,19 @@
 """Resize (opsets 10..19) and Upsample (opset 9) against ONNX Runtime: every mode, coordinate
-transformation and nearest rounding, scales or sizes, roi, axes and keep_aspect_ratio_policy.
+transformation and nearest rounding, scales or sizes, roi, axes, keep_aspect_ratio_policy and
+antialias.
 
 ONNX Runtime interpolates linear and cubic only over the last two axes of a 4-D input (or a
-2-D one), so those cases keep N and C unscaled; nearest runs on any axes."""
+2-D one), so those cases keep N and C unscaled; nearest runs on any axes. Where ONNX Runtime
+departs from the spec (align_corners from scales whose resized length n * scale is
+fractional: it divides by the rounded length), onnx.reference is the oracle."""
 
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from oracle import check_op
-from tensorforge.compiler import ShapeError, UnsupportedModelError
+from oracle import check_model, check_onnx_reference, check_op, single_op_model
+from tensorforge.compiler import ShapeError
 
 from nn_helpers import convert, randn
 
@@ -57,11 +60,19 @@ def resize_inputs(draw, shape, axes, coord, use_sizes):
     return roi, (EMPTY if use_sizes else scales), (sizes if use_sizes else None)
 
 
+def fractional_length(shape, scales):
+    """Whether the output shape differs from the input's (else both oracles copy the input) and
+    some axis's resized length n * scale (float32, as the spec computes it) is fractional."""
+    lengths = [np.float32(s) * np.float32(n) for n, s in zip(shape, scales)]
+    return [int(m) for m in lengths] != list(shape) and any(m % 1 for m in lengths)
+
+
 @given(st.data(), st.sampled_from(["nearest", "linear", "cubic"]),
        st.sampled_from([11, 13, 18, 19]), st.booleans())
 def test_resize(data, mode, opset, use_sizes):
     """Nearest skips two corners where ONNX Runtime 1.32 rounds exact ties differently from its
-    published float arithmetic (half_pixel_symmetric; asymmetric from sizes, round_prefer_ceil)."""
+    published float arithmetic (half_pixel_symmetric; asymmetric from sizes, round_prefer_ceil).
+    Opset 18 adds antialias (linear and cubic downsampling)."""
     draw = data.draw
     shape, axes = scaled_axes(draw, mode)
     coord = draw(st.sampled_from(COORDINATE_MODES[opset]))
@@ -77,12 +88,52 @@ def test_resize(data, mode, opset, use_sizes):
         attrs["exclude_outside"] = int(draw(st.booleans()))
     if coord == "tf_crop_and_resize":
         attrs["extrapolation_value"] = draw(st.sampled_from([0.0, -1.5]))
+    if opset >= 18 and mode != "nearest" and draw(st.booleans()):
+        attrs["antialias"] = 1
     dtype = draw(st.sampled_from([np.float32, np.float16]))
     inits = {"roi": roi, "scales": scales, **({"sizes": sizes} if use_sizes else {})}
     if opset >= 13 and coord != "tf_crop_and_resize" and draw(st.booleans()):
         inits["roi"] = EMPTY                       # opset 13: roi may be empty or omitted
-    check_op("Resize", {"x": randn(draw, shape, dtype)}, initializers=inits, opset=opset,
-             **attrs)
+    x = randn(draw, shape, dtype)
+    model = single_op_model("Resize", {"x": x}, initializers=inits, opset=opset, **attrs)
+    spec_only = coord == "align_corners" and not use_sizes and fractional_length(shape, scales)
+    if spec_only:
+        check_onnx_reference(model, {"x": x})
+    else:
+        check_model(model, {"x": x})
+
+
+@given(st.data(), st.sampled_from(["linear", "cubic"]), st.sampled_from([18, 19]))
+def test_resize_antialias_downsampling(data, mode, opset):
+    """antialias=1: the filter widens by 1 / scale over more taps (all scales below 1 here)."""
+    draw = data.draw
+    shape = [1, 2, draw(st.integers(1, 9)), draw(st.integers(1, 9))]
+    scales = [1, 1] + [draw(st.sampled_from([s for s in nonempty(n) if s < 1] or [1.0]))
+                       for n in shape[2:]]
+    attrs = {"mode": mode, "antialias": 1, "exclude_outside": int(draw(st.booleans())),
+             "coordinate_transformation_mode": draw(st.sampled_from(
+                 ["half_pixel", "pytorch_half_pixel", "asymmetric"]))}
+    if mode == "cubic":
+        attrs["cubic_coeff_a"] = draw(st.sampled_from([-0.75, -0.5]))
+    check_op("Resize", {"x": randn(draw, shape)}, initializers={
+        "roi": EMPTY, "scales": np.array(scales, np.float32)}, opset=opset, **attrs)
+
+
+@given(st.data(), st.sampled_from(["nearest", "linear", "cubic"]), st.booleans())
+def test_resize_align_corners_from_scales_divides_by_the_fractional_length(data, mode, alias):
+    """align_corners maps x to x * (n - 1) / (n * scale - 1), n * scale unrounded (the spec,
+    onnx.reference; ONNX Runtime 1.32 divides by the output length instead)."""
+    draw = data.draw
+    shape = [1, 1, draw(st.integers(2, 9)), draw(st.integers(2, 9))]
+    scales = np.array([1, 1] + [draw(st.sampled_from([s for s in nonempty(n) if s != 1]))
+                                for n in shape[2:]], np.float32)
+    assume(fractional_length(shape, scales))
+    attrs = {"antialias": 1} if alias and mode != "nearest" else {}
+    x = randn(draw, shape)
+    model = single_op_model("Resize", {"x": x}, initializers={"roi": EMPTY, "scales": scales},
+                            opset=19, mode=mode, coordinate_transformation_mode="align_corners",
+                            **attrs)
+    check_onnx_reference(model, {"x": x})
 
 
 @given(st.data(), st.sampled_from(["int8", "uint8", "int32"]), st.sampled_from(NEAREST_MODES))
@@ -157,11 +208,6 @@ def convert_resize(**attrs):
     inits = {"roi": EMPTY, "scales": np.array([1, 1, 2, 2], np.float32)}
     inits.update(attrs.pop("inits", {}))
     return convert("Resize", {"x": X}, inits, opset=18, **attrs)
-
-
-def test_antialias_is_refused():
-    with pytest.raises(UnsupportedModelError, match="antialias"):
-        convert_resize(mode="linear", antialias=1)
 
 
 def test_both_scales_and_sizes_is_an_error():

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lower_testing import check_graph, rand, single
-from tensorforge.compiler import GraphBuilder
+from lower_testing import HOST, check_graph, rand, run_kernel, single
+from tensorforge.compiler import GraphBuilder, optimize
+from tensorforge.compiler.lower import lower_graph
 
 dims = st.integers(1, 37)
 shapes = st.lists(dims, min_size=1, max_size=3).map(tuple)
@@ -59,6 +60,33 @@ def test_integer_ops(op, attrs):
     yv[yv == 0] = 3
     out = b.emit1(op, [x, y], attrs)
     check_graph(b.build([out]), [rand(shapes_[0], 0, "int32"), yv], fuse=False)
+
+
+def special_floats(dtype):
+    """Floats with the IEEE corners: signed zeros, infinities, NaN, subnormals, huge values."""
+    width = 32 if dtype == "float32" else 64
+    return st.one_of(st.sampled_from([0.0, -0.0, 1.0, -3.0, np.inf, -np.inf, np.nan]),
+                     st.floats(width=width), st.floats(-8, 8, width=width))
+
+
+@given(st.data(), st.sampled_from(["float32", "float64"]), st.sampled_from([0, 1]),
+       st.integers(1, 40))
+def test_float_mod_is_numpy_bit_for_bit(data, dtype, fmod, n):
+    """Float Mod equals np.mod (fmod=0) / np.fmod (fmod=1) exactly, signed zeros and
+    NaN included, in vector lanes and the scalar tail."""
+    a, b = (np.array(data.draw(st.lists(special_floats(dtype), min_size=n, max_size=n)), dtype)
+            for _ in range(2))
+    g = GraphBuilder()
+    y = g.emit1("Mod", [g.input("a", (n,), dtype), g.input("b", (n,), dtype)], {"fmod": fmod})
+    graph = optimize(g.build([y]))
+    (kernel,) = lower_graph(graph, HOST)
+    (got,) = run_kernel(kernel, dict(zip(graph.inputs, (a, b))))
+    with np.errstate(all="ignore"):
+        want = np.fmod(a, b) if fmod else np.mod(a, b)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    real = ~np.isnan(want)
+    np.testing.assert_array_equal(got[real].view(f"int{a.itemsize * 8}"),
+                                  want[real].view(f"int{a.itemsize * 8}"))
 
 
 def test_where_logic_variadic_pow():

@@ -63,6 +63,45 @@ def test_unsupported_models_are_refused_up_front(bad, why):
         backend.prepare(bad)
 
 
+def dropout_model(r_init=None):
+    """Dropout(x, r, t) with t a graph input, r a graph input or an initializer."""
+    inits = [] if r_init is None else [helper.make_tensor("r", F, [], [r_init])]
+    inputs = [("x", F, [2, 3]), ("t", TensorProto.BOOL, [])] + (
+        [("r", F, [])] if r_init is None else [])
+    m = model([helper.make_node("Dropout", ["x", "r", "t"], ["y"], name="drop")], inputs,
+              [("y", F, [2, 3])], opset=13)
+    m.graph.initializer.extend(inits)
+    return m
+
+
+@pytest.mark.parametrize("r_init, feeds, random", [
+    (None, {}, False),                                    # decided when it compiles
+    (None, {"t": np.bool_(False)}, False),                # inference: the identity
+    (None, {"t": np.bool_(True), "r": np.float32(0)}, False),
+    (None, {"t": np.bool_(True), "r": np.float32(0.5)}, True),
+    (0.0, {}, False),                                     # ratio 0 whatever training_mode
+    (0.2, {}, False),                                     # training_mode: decided then too
+    (0.2, {"t": np.bool_(True)}, True),
+    (0.2, {"t": np.bool_(False)}, False),
+])
+def test_random_dropout_is_not_claimed(r_init, feeds, random):
+    why = backend.unsupported_reason(dropout_model(r_init), feeds)
+    assert (why is not None) == random
+    assert not random or ("Dropout 'drop'" in why and "random" in why)
+
+
+def test_dropout_training_mode_fed_at_run_time():
+    """The identity with ratio 0; refused naming the node when the fed value makes it random."""
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    rep = backend.prepare(dropout_model(0.0))
+    np.testing.assert_array_equal(rep.run({"x": x, "t": np.bool_(True)})[0], x)
+    rep = backend.prepare(dropout_model())
+    inference = {"x": x, "t": np.bool_(False), "r": np.float32(1)}
+    np.testing.assert_array_equal(rep.run(inference)[0], x)
+    with pytest.raises(UnsupportedModelError, match="(?s)random.*drop"):
+        rep.run({"x": x, "t": np.bool_(True), "r": np.float32(0.5)})
+
+
 def test_outputs_come_in_graph_order():
     nodes = [helper.make_node("Neg", ["x"], ["a"]), helper.make_node("Abs", ["x"], ["b"])]
     m = model(nodes, [("x", F, [4])], [("b", F, [4]), ("a", F, [4])])
