@@ -9,14 +9,17 @@
     func = te.lower(s, [A, B, D], name="f")   # -> tir.PrimFunc (see te_lower.py)
 
 Expressions are the loop IR's own nodes (Var, Const, Binary, Compare, Select, Cast, Call) plus
-three TE-only nodes: `TensorRead` (A[i, k]), `Reduce` (a sum/max/min over reduce axes; only as
-the whole body of a compute) and `IfThenElse` (a select whose untaken side is never read, for
-padding). Axes are `IterVar`s, Vars that also know their range and kind (data or reduce).
+three TE-only nodes: `TensorRead` (A[i, k]), `Reduce` (a sum/prod/max/min over reduce axes;
+only as the whole body of a compute) and `IfThenElse` (a select whose untaken side is never
+read, for padding). Axes are `IterVar`s, Vars that also know their range and kind (data or
+reduce).
 
 Names: `te.max(a, b)` / `te.min(a, b)` are elementwise (2 args); reductions are
-`te.sum(x, axis)`, `te.max_reduce(x, axis)`, `te.min_reduce(x, axis)` (axis: one reduce_axis
-or a list; optional `init=` replaces the combiner's identity). `te.cast(dtype, x)` takes the
-dtype first, as tir.cast does. Shapes are static ints.
+`te.sum(x, axis)`, `te.prod(x, axis)`, `te.max_reduce(x, axis)`, `te.min_reduce(x, axis)`
+(axis: one reduce_axis or a list; optional `init=` replaces the combiner's identity; a float
+max / min reduction skips NaN, see `combine`, while te.max / te.min propagate it).
+`te.cast(dtype, x)` takes the dtype first, as tir.cast does. Shapes are static ints; a
+0 makes an empty tensor, and a reduction over an empty axis is its init (no Reduce node).
 """
 
 from __future__ import annotations
@@ -67,7 +70,17 @@ class TensorRead(Expr):
         return self.tensor.dtype
 
 
-REDUCERS = {"sum": "add", "max": "max", "min": "min"}  # combiner -> tir binary op
+REDUCERS = {"sum": "add", "prod": "mul", "max": "max", "min": "min"}  # combiner -> tir op
+
+
+def combine(combiner: str, acc: Expr, value: Expr) -> Expr:
+    """A reduction's update of `acc` by `value`. A float max / min keeps acc unless value is
+    larger / smaller, so a NaN value is skipped (ONNX Runtime's scans skip every NaN but a
+    first one, which topi puts back): one maxps / minps per vector, and an accumulator never
+    holds NaN, so partial accumulators combine in any order."""
+    if combiner in ("max", "min") and tir.is_float(value.dtype):
+        return tir.select(value > acc if combiner == "max" else value < acc, value, acc)
+    return tir.Binary(REDUCERS[combiner], acc, value)
 
 
 @dataclass(frozen=True)
@@ -173,8 +186,9 @@ class Tensor:
 def _shape(shape) -> tuple:
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     for d in shape:
-        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
-            raise TEError(f"shape {shape}: dimensions must be positive ints (static shapes)")
+        if not isinstance(d, int) or isinstance(d, bool) or d < 0:
+            raise TEError(f"shape {shape}: dimensions must be non-negative ints (static "
+                          "shapes; 0 makes an empty tensor)")
     return shape
 
 
@@ -183,10 +197,11 @@ def placeholder(shape, dtype: str = "float32", name: str = "placeholder") -> Ten
 
 
 def reduce_axis(dom, name: str = "k") -> IterVar:
-    """A reduction axis over range(lo, hi) given as (lo, hi), or range(n) given as n."""
+    """A reduction axis over range(lo, hi) given as (lo, hi), or range(n) given as n; an empty
+    range is legal (a reduction over it is its init: see `_reduce`)."""
     lo, hi = (0, dom) if isinstance(dom, int) else dom
-    if hi <= lo:
-        raise TEError(f"reduce_axis {name}: empty range ({lo}, {hi})")
+    if hi < lo:
+        raise TEError(f"reduce_axis {name}: reversed range ({lo}, {hi})")
     return IterVar(name, tir.INDEX, (lo, hi - lo), REDUCE)
 
 
@@ -220,7 +235,7 @@ def compute(shape, fcompute, name: str = "compute", tag: str = "", attrs=None) -
     stray = [v for v in tir.free_vars(body) if v not in allowed]
     if stray:
         names = ", ".join(v.name for v in stray)
-        hint = (" (a reduce_axis used outside te.sum/max_reduce/min_reduce's axis=)"
+        hint = (" (a reduce_axis used outside a te reduction's axis=)"
                 if builtins.any(isinstance(v, IterVar) and v.kind == REDUCE for v in stray) else "")
         raise TEError(f"compute {name}: uses variable(s) {names} that are not its axes{hint}")
     return Tensor(op)
@@ -238,12 +253,19 @@ def _reduce(combiner, source, axis, init):
         init = tir.as_expr(init, source)
         if builtins.any(isinstance(n, (TensorRead, Var)) for n in tir.walk(init)):
             raise TEError(f"te.{combiner}: init must be a constant expression")
+    if builtins.any(a.extent == 0 for a in axis):  # an empty set: nothing is read
+        return identity(combiner, source.dtype) if init is None else init
     return Reduce(combiner, source, axis, init)
 
 
 def sum(expr, axis, init=None) -> Reduce:  # noqa: A001 - TVM's name
     """Sum of `expr` over the reduce axis (or list of axes) `axis`."""
     return _reduce("sum", expr, axis, init)
+
+
+def prod(expr, axis, init=None) -> Reduce:
+    """Product of `expr` over the reduce axis (or list of axes) `axis`."""
+    return _reduce("prod", expr, axis, init)
 
 
 def max_reduce(expr, axis, init=None) -> Reduce:
@@ -255,9 +277,10 @@ def min_reduce(expr, axis, init=None) -> Reduce:
 
 
 def identity(combiner: str, dtype: str) -> tir.Const:
-    """The neutral element: 0 for sum, -inf / +inf (or the int range ends) for max / min."""
-    if combiner == "sum":
-        return tir.Const(0, dtype)
+    """The neutral element: 0 for sum, 1 for prod, -inf / +inf (or the int range ends) for
+    max / min."""
+    if combiner in ("sum", "prod"):
+        return tir.Const(1 if combiner == "prod" else 0, dtype)
     if tir.is_float(dtype):
         return tir.Const(-math.inf if combiner == "max" else math.inf, dtype)
     if dtype == "bool":
@@ -319,8 +342,8 @@ def _intrinsic(name):
 
 exp, exp2, log, log2, sqrt, rsqrt = map(_intrinsic, ("exp", "exp2", "log", "log2", "sqrt", "rsqrt"))
 floor, ceil, round, trunc = map(_intrinsic, ("floor", "ceil", "round", "trunc"))  # noqa: A001
-sin, cos, tanh, erf, sigmoid, pow, fma = map(  # noqa: A001
-    _intrinsic, ("sin", "cos", "tanh", "erf", "sigmoid", "pow", "fma"))
+sin, cos, tanh, erf, sigmoid, pow, fmod, fma = map(  # noqa: A001
+    _intrinsic, ("sin", "cos", "tanh", "erf", "sigmoid", "pow", "fmod", "fma"))
 
 
 def abs(x) -> Expr:  # noqa: A001
@@ -332,11 +355,12 @@ def abs(x) -> Expr:  # noqa: A001
 from .schedule import Schedule, Stage, create_schedule  # noqa: E402
 from .te_lower import lower  # noqa: E402
 
-__all__ = ["placeholder", "compute", "reduce_axis", "sum", "max_reduce", "min_reduce", "max",
-           "min", "select", "if_then_else", "cast", "const", "all", "any", "abs", "exp", "exp2",
-           "log", "log2", "sqrt", "rsqrt", "floor", "ceil", "round", "trunc", "sin", "cos",
-           "tanh", "erf", "sigmoid", "pow", "fma", "Tensor", "IterVar", "TensorRead", "Reduce",
-           "IfThenElse", "TEError", "create_schedule", "Schedule", "Stage", "lower", "identity"]
+__all__ = ["placeholder", "compute", "reduce_axis", "sum", "prod", "max_reduce", "min_reduce",
+           "max", "min", "select", "if_then_else", "cast", "const", "all", "any", "abs", "exp",
+           "exp2", "log", "log2", "sqrt", "rsqrt", "floor", "ceil", "round", "trunc", "sin", "cos",
+           "tanh", "erf", "sigmoid", "pow", "fmod", "fma", "Tensor", "IterVar", "TensorRead",
+           "Reduce", "IfThenElse", "TEError", "create_schedule", "Schedule", "Stage", "lower",
+           "identity"]
 
 
 def find_tagged(outs, tag: str) -> "Tensor | None":

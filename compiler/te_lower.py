@@ -15,6 +15,21 @@
 5. storage: args are the kernel's params; a stage computed at a loop gets a local buffer of
    its region there; other intermediates are allocated for the whole kernel (local when small,
    "global" scratch on the heap otherwise).
+
+GPU schedules (loops bound to blockIdx/threadIdx): a stage computed at a loop is "shared"
+when cache_read made it so or when its own loops bind threadIdx (its threads write parts of
+one tile that others read), else per-thread "local". A shared stage's region is what all the
+block's threads read at that loop (the readers' thread loops are relaxed) and is never
+widened to the whole tensor (its edge tiles load under guards instead); its nest runs
+between two barriers (the one before keeps a loop's next load from overwriting a tile still
+being read):
+
+    for ko in serial(0, ceil(K/BK)):           # the reader's loop it is computed at
+      AS = allocate(float32, [BM, BK], shared)
+      barrier()
+      for f.o in serial(..): for t in threadIdx.x(0, T): AS[...] = A[...]   # cooperative
+      barrier()
+      <the reader's loops inside ko, reading AS>
 """
 
 from __future__ import annotations
@@ -23,16 +38,18 @@ import dataclasses
 import functools
 
 from . import te_bounds, tir
-from .schedule import Fuse, Schedule, Split, Stage
-from .te import REDUCE, IterVar, REDUCERS, IfThenElse, PlaceholderOp, Reduce, Tensor, TEError, TensorRead, identity
+from .schedule import Schedule, Split, Stage
+from .te import REDUCE, IterVar, IfThenElse, PlaceholderOp, Reduce, Tensor, TEError, TensorRead, combine, identity
 from .tir_simplify import simplify
 
+THREAD_KINDS = frozenset({"threadIdx.x", "threadIdx.y", "threadIdx.z"})
 LOCAL_BYTES = 64 * 1024  # root intermediates up to this size live on the stack
 
 
 class _Lowering:
-    def __init__(self, sched: Schedule, args, name: str):
+    def __init__(self, sched: Schedule, args, name: str, target=None):
         self.sched, self.name = sched, name
+        _check_target(sched, target)
         self.bodies, self.info, self.region = {}, {}, {}
         for st in sched.stages:
             self.bodies[st] = self._inline(st.op.body)
@@ -82,6 +99,13 @@ class _Lowering:
                     raise TEError(f"lower: placeholder {r.tensor.name} (read by {st.name}) "
                                   "must be in args")
 
+    def scope(self, st: Stage) -> str:
+        """Where a stage computed at a loop lives: "shared" (cache_read's scope, or its own
+        loops bind threadIdx) or "local" (per thread)."""
+        if st.scope == "shared" or any(k in THREAD_KINDS for k in st.kinds.values()):
+            return "shared"
+        return "local"
+
     def _make_buffers(self):
         self.scratch = []
         for st in self.live:
@@ -90,7 +114,7 @@ class _Lowering:
             t = st.tensor
             if st.attach[0] == "at":
                 shape = tuple(ext for _, ext in self.region[st])
-                self.buffers[t] = tir.Buffer(st.name, t.dtype, shape, scope="local")
+                self.buffers[t] = tir.Buffer(st.name, t.dtype, shape, scope=self.scope(st))
             else:
                 buf = tir.Buffer(st.name, t.dtype, t.shape)
                 small = buf.size * tir.bits(t.dtype) // 8 <= LOCAL_BYTES
@@ -100,10 +124,9 @@ class _Lowering:
 
     # ------------------------------------------------------------ iteration domain
     def iter_info(self, st: Stage):
-        """(values, extents, leaf values, guards, clip): root axis -> expression of the leaf
+        """(values, extents, leaf values, guards): root axis -> expression of the leaf
         loop vars, iter var -> extent, split var -> expression, the conditions a point must
-        meet (uneven splits), and `clip`: (conditions, fast-path test) keeping a region that
-        runs off the tensor inside it, or None."""
+        meet (uneven splits)."""
         if st in self.info:
             return self.info[st]
         ext, guards = {}, []
@@ -127,20 +150,24 @@ class _Lowering:
             else:
                 n = ext[rel.inner]
                 val[rel.outer], val[rel.inner] = val[rel.fused] // n, val[rel.fused] % n
-        values, clip, whole = {}, [], []
+        values = {a: lo + val[a] for a, (lo, _) in zip(st.op.axis, self.region[st])}
+        for r in st.op.reduce_axis:
+            values[r] = val[r] + r.dom[0]
+        self.info[st] = (values, ext, val, guards)
+        return self.info[st]
+
+    def clip(self, st: Stage):
+        """(conditions, fast-path test) keeping a region that runs off the tensor inside it,
+        or None (no region, or one whose reads stay in bounds anyway)."""
+        values, ext, _, _ = self.iter_info(st)
+        clip, whole = [], []
         for d, (a, (lo, e)) in enumerate(zip(st.op.axis, self.region[st])):
-            values[a] = lo + val[a]
             if e != st.tensor.shape[d]:  # a region: clip to the tensor
                 clip += [values[a] < st.tensor.shape[d], values[a] >= 0]
                 whole += [lo + e <= st.tensor.shape[d], lo >= 0]
-        for r in st.op.reduce_axis:
-            values[r] = val[r] + r.dom[0]
         if not clip or self._reads_in_bounds(st, values, ext):
-            clip = None  # computing a few points past the edge is harmless
-        else:
-            clip = (clip, functools.reduce(lambda x, y: x & y, whole))
-        self.info[st] = (values, ext, val, guards, clip)
-        return self.info[st]
+            return None  # computing a few points past the edge is harmless
+        return clip, functools.reduce(lambda x, y: x & y, whole)
 
     def _reads_in_bounds(self, st: Stage, values: dict, ext: dict) -> bool:
         """Do all of st's reads stay inside their tensors for every iteration of its loops
@@ -153,12 +180,24 @@ class _Lowering:
                 break
             p = p.attach[1]
         for r in self.reads[st]:
-            for idx, dim in zip(r.indices, r.tensor.shape):
-                iv = te_bounds.interval(tir.substitute(idx, values), ranges)
+            tile = self._shared_tile(r.tensor)
+            for d, (idx, dim) in enumerate(zip(r.indices, r.tensor.shape)):
+                idx = tir.substitute(idx, values)
+                if tile is not None:  # an index into the tile, which is not clipped
+                    idx = te_bounds.to_expr(te_bounds.linear(simplify(idx - tile[d][0])))
+                    dim = tile[d][1]
+                iv = te_bounds.interval(idx, ranges)
                 lo, hi = (None, None) if iv is None else map(te_bounds.constant, iv)
                 if lo is None or hi is None or lo < 0 or hi >= dim:
                     return False
         return True
+
+    def _shared_tile(self, t: Tensor):
+        """The region of a tensor staged in shared memory at a loop, else None."""
+        st = self._stage(t)
+        if st is None or st.attach[0] != "at" or self.scope(st) != "shared":
+            return None
+        return self.region[st]
 
     def _infer_region(self, st: Stage):
         shape = st.tensor.shape
@@ -172,8 +211,9 @@ class _Lowering:
                           f"read by {[c.name for c in readers] or 'no stage'}; each reader "
                           f"must be {parent.name} or be computed at the same loop")
         dims, full = [None] * len(shape), [False] * len(shape)
+        shared = self.scope(st) == "shared"
         for c in readers:
-            for d, iv in self._read_intervals(c, st, at if c is parent else None):
+            for d, iv in self._read_intervals(c, st, at if c is parent else None, shared):
                 if iv is None:
                     full[d] = True
                 else:
@@ -181,21 +221,30 @@ class _Lowering:
         region = []
         for d, iv in enumerate(dims):
             span = None if full[d] else te_bounds.constant(te_bounds.add(iv[1], iv[0], -1))
-            if span is None or span + 1 >= shape[d]:
+            if span is None or (span + 1 >= shape[d] and not shared):
                 region.append((tir.Const(0), shape[d]))
             else:
                 lo = te_bounds.to_expr(iv[0])
                 region.append((simplify(lo), span + 1))
         self.region[st] = region
 
-    def _read_intervals(self, reader: Stage, st: Stage, at):
+    def _read_intervals(self, reader: Stage, st: Stage, at, relax_threads: bool = False):
         """(dim, interval or None when unbounded) of each index of each read of st by
         `reader`, over reader's loops inside `at` (all of them when at is None: a reader
-        computed at the same loop as st)."""
-        values, ext, _, _, _ = self.iter_info(reader)
+        computed at the same loop as st), and with `relax_threads` over every thread loop
+        around the reader too (what the whole block reads)."""
+        values, ext, _, _ = self.iter_info(reader)
         leaves = reader.leaf_iter_vars
         inner = leaves[leaves.index(at) + 1:] if at is not None else leaves
         ranges = {v: (tir.Const(0), tir.Const(ext[v] - 1)) for v in inner}
+        p = reader
+        while relax_threads:
+            e = self.iter_info(p)[1]
+            ranges.update({v: (tir.Const(0), tir.Const(e[v] - 1)) for v in p.leaf_iter_vars
+                           if p.kinds.get(v) in THREAD_KINDS})
+            if p.attach[0] != "at":
+                break
+            p = p.attach[1]
         for r in self.reads[reader]:
             if r.tensor is st.tensor:
                 for d, idx in enumerate(r.indices):
@@ -224,34 +273,52 @@ class _Lowering:
 
     # ------------------------------------------------------------ statements
     def _nest(self, st, leaves, inner, guards, ext, kinds=None):
-        """For loops over `leaves` around `inner`, guards and attached stages in place."""
-        pos = lambda g: max([leaves.index(v) for v in tir.free_vars(g) if v in leaves],
-                            default=-1)
+        """For loops over `leaves` around `inner`, guards and attached stages in place. When
+        an attached stage synchronizes the block (barriers), every guard wraps `inner` alone:
+        all threads must reach the barriers, so none may skip the producers."""
+        produced = {}
+        for p, v in enumerate(leaves if st is not None else ()):
+            for prod in self.attached.get((st, v), []):
+                buf, load = self.buffers[prod.tensor], self.emit(prod)
+                if buf.scope == "shared":
+                    load = tir.seq(tir.Barrier(), load, tir.Barrier())
+                produced.setdefault(p, []).append((buf, load))
+        synced = any(isinstance(n, tir.Barrier) for loads in produced.values()
+                     for _, load in loads for n in tir.walk(load))
+        pos = lambda g: len(leaves) if synced else \
+            max([leaves.index(v) for v in tir.free_vars(g) if v in leaves], default=-1)
         at = {}
         for g in guards:
             at.setdefault(pos(g), []).append(g)
         stmt = inner
-        for p in range(len(leaves) - 1, -2, -1):
-            if p >= 0 and st is not None:
-                for prod in reversed(self.attached.get((st, leaves[p]), [])):
-                    buf = self.buffers[prod.tensor]
-                    stmt = tir.Allocate(buf, tir.seq(self.emit(prod), stmt))
+        for p in range(len(leaves), -2, -1):
+            for buf, load in reversed(produced.get(p, [])):
+                stmt = tir.Allocate(buf, tir.seq(load, stmt))
             if at.get(p):
                 cond = at[p][0]
                 for g in at[p][1:]:
                     cond = cond & g
                 stmt = tir.IfThenElse(cond, stmt)
-            if p >= 0:
+            if 0 <= p < len(leaves):
                 v = leaves[p]
                 stmt = tir.For(v, 0, ext[v], (st.kinds if kinds is None else kinds).get(v, tir.SERIAL), stmt)
         return stmt
 
+    def _synchronizes(self, st: Stage) -> bool:
+        """Does a stage computed inside st's loops (at any depth) live in shared memory?"""
+        return any(self.scope(p) == "shared" or self._synchronizes(p)
+                   for (parent, _), attached in self.attached.items() if parent is st
+                   for p in attached)
+
     def emit(self, st: Stage) -> tir.Stmt:
         """st's loop nest; a region that may run off the tensor gets two versions (loop
         partitioning): unguarded for the whole tiles, guarded for the edge ones."""
-        values, ext, val, guards, clip = self.iter_info(st)
+        values, ext, val, guards = self.iter_info(st)
+        clip = self.clip(st)
         if clip is None:
             return self._emit(st, values, ext, val, guards)
+        if self._synchronizes(st):  # one version: no thread may take a branch without barriers
+            return self._emit(st, values, ext, val, guards + clip[0])
         return tir.IfThenElse(clip[1], self._emit(st, values, ext, val, guards),
                               self._emit(st, values, ext, val, guards + clip[0]))
 
@@ -280,7 +347,7 @@ class _Lowering:
         init_nest = self._nest(None, [fresh[v] for v in data], init_store, init_guards,
                                init_ext, init_kinds)
         acc = tir.Load(buf, buf.flat_index(index))
-        update = tir.Binary(REDUCERS[body.combiner], acc, self.translate(body.source))
+        update = combine(body.combiner, acc, self.translate(body.source))
         update_nest = self._nest(st, inner, buf.store(index, update), in_guards, ext)
         return self._nest(st, outer, tir.seq(init_nest, update_nest), out_guards, ext)
 
@@ -306,6 +373,19 @@ def _tidy(n):
     return None
 
 
-def lower(sched: Schedule, args, name: str = "main") -> tir.PrimFunc:
-    """The loop IR of `sched`; `args` (placeholders and outputs) become params in order."""
-    return _Lowering(sched, list(args), name).run()
+def _check_target(sched: Schedule, target):
+    """Loops bound to blockIdx/threadIdx only make sense on a GPU target."""
+    kind = getattr(target, "kind", str(target).split()[0] if target else None)
+    if kind is None or kind == "cuda":
+        return
+    for st in sched.stages:
+        bound = [(v.name, k) for v, k in st.kinds.items() if k in tir.GPU_LOOP_KINDS]
+        if bound:
+            raise TEError(f"stage {st.name} binds {bound[0][0]} to {bound[0][1]}, but target "
+                          f"'{target}' is a CPU: bind is for GPU (cuda) targets")
+
+
+def lower(sched: Schedule, args, name: str = "main", target=None) -> tir.PrimFunc:
+    """The loop IR of `sched`; `args` (placeholders and outputs) become params in order.
+    `target` (a Target or its text), when given, is checked against the loop kinds."""
+    return _Lowering(sched, list(args), name, target).run()

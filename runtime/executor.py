@@ -21,29 +21,10 @@ import numpy as np
 
 from ..codegen import num_threads
 from ..codegen.llvm_library import RUNNER, Library
+from ..compiler.aligned import ALIGNMENT, aligned_empty
 
 if TYPE_CHECKING:
     from .program import Program
-
-ALIGNMENT = 64
-
-
-def aligned_empty(shape, dtype, alignment: int = ALIGNMENT) -> np.ndarray:
-    """An uninitialized C-contiguous array whose data starts on an `alignment` boundary."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + alignment, np.uint8)
-    start = -raw.ctypes.data % alignment
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
-def aligned_copy(a: np.ndarray) -> np.ndarray:
-    """`a` itself when already C-contiguous and aligned, else an aligned copy."""
-    if a.flags.c_contiguous and a.ctypes.data % ALIGNMENT == 0:
-        return a
-    out = aligned_empty(a.shape, a.dtype)
-    out[...] = a
-    return out
 
 
 class Executor:

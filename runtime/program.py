@@ -27,9 +27,9 @@ import numpy as np
 from ..codegen.llvm import symbol
 from ..codegen.llvm_library import Call
 from ..compiler import tir
+from ..compiler.aligned import aligned_copy
 from ..compiler.errors import GraphError
 from ..compiler.graph import Value
-from .executor import aligned_copy
 from .memory_plan import MemoryPlan, Step, plan_memory
 
 ARENA = 0
@@ -131,7 +131,8 @@ def link(inputs: Sequence[Value], outputs: Sequence[Value], kernels: Sequence[Lo
     consts = list(dict.fromkeys(v for v in (*(v for k in kernels for v in k.inputs), *outputs)
                                 if v.is_const))
     written = {v for k in kernels for v in k.outputs}
-    out_buffers = [v for v in dict.fromkeys(outputs) if v in written]
+    out_buffers = [v for v in dict.fromkeys(outputs)
+                   if v in written or _unwritten_empty(v, inputs)]
     external = set(inputs) | set(outputs) | set(consts)
     plan = plan_memory([Step(k.name, tuple(ids[v] for v in k.inputs),
                              tuple(ids[v] for v in k.outputs)) for k in kernels],
@@ -170,6 +171,12 @@ def _ids(values: list[Value]) -> dict[Value, str]:
             ids[v] = name
             taken.add(name)
     return ids
+
+
+def _unwritten_empty(v: Value, inputs) -> bool:
+    """An empty graph output that no kernel writes (there is nothing to write): a fresh
+    zero-byte output buffer, like any other."""
+    return v.size == 0 and not v.is_const and v not in inputs
 
 
 def _spec(v: Value) -> TensorSpec:

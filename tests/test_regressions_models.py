@@ -6,16 +6,8 @@ import pytest
 
 from graph_strategies import REGRESSIONS, check_against_ort, load_case
 
-# Elementwise max/min (Relu, Clip) propagate NaN like ORT; reductions over a NaN differ by rule.
-NAN_MINMAX = ("TensorForge propagates NaN through max/min (NumPy's rule); ORT's reductions "
-              "skip a NaN unless it comes first")
-
 # model file stem -> the cause of the known bug it reproduces
-XFAIL: dict[str, str] = {
-    "nan_reducemax": f"ReduceMax([3, NaN, -inf, 0.5]) = NaN, ORT gives 3: {NAN_MINMAX}",
-    "nan_globalmaxpool": f"GlobalMaxPool([3, NaN, -inf, 0.5]) = NaN, ORT gives 3: {NAN_MINMAX}",
-    "nan_argmax": f"ArgMax([3, NaN, -inf, 0.5]) = 1 (the NaN, as NumPy), ORT gives 0: {NAN_MINMAX}",
-}
+XFAIL: dict[str, str] = {}
 
 MODELS = sorted(REGRESSIONS.glob("*.onnx"))
 

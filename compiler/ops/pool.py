@@ -12,14 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from .reduce import first_elements, nan_if_first
 from .registry import FLOAT_TYPES, Pattern, TensorType, register, require_dtype
 from .window import ceil_extra, check_window, pad_spatial, spatial_rank, windows
 
 MAXPOOL_TYPES = FLOAT_TYPES | {"int8", "uint8"}
 
 
+def _require_nonempty_windows(x: TensorType, op: str) -> None:
+    """ONNX Runtime pools an input with no spatial elements only when N is 0 (its own
+    "Invalid input shape. Only N can be zero"): a window over nothing has no value."""
+    if 0 in x.shape[2:] and x.shape[0] != 0:
+        raise ShapeError(f"{op} input X {list(x.shape)} has an empty spatial axis: there is "
+                         "nothing to pool (only N may be 0)")
+
+
 def _infer_pool(x, *, kernel_shape, strides, pads, dilations, ceil_mode, allowed, op):
     require_dtype(x, allowed, f"{op} input X")
+    _require_nonempty_windows(x, op)
     out = check_window(x, kernel_shape, strides, pads, dilations, bool(ceil_mode))
     if any(p >= k for p, k in zip(pads, kernel_shape * 2)):
         raise ShapeError(f"{op} pads {list(pads)} must be smaller than kernel_shape "
@@ -44,8 +54,9 @@ def _kernel_axes(nd: int) -> tuple[int, ...]:
 
 
 def _lowest(dtype: np.dtype):
-    """MaxPool's padding, which a window lying wholly in the padding returns: as in ONNX
-    Runtime, the lowest finite value, except float16 (computed in float32) gets -inf."""
+    """MaxPool's padding and start, which a window lying wholly in the padding (or holding
+    only -inf) returns: as in ONNX Runtime, the lowest finite value, except float16 (computed
+    in float32) gets -inf."""
     if dtype.kind != "f":
         return np.iinfo(dtype).min
     return -np.inf if dtype.itemsize < 4 else np.finfo(dtype).min
@@ -57,9 +68,15 @@ def _infer_max_pool(x, **attrs):
 
 @register("MaxPool", Pattern.REDUCTION, _infer_max_pool)
 def max_pool(x, **attrs):
-    """y[n, c, o] = max_j xpad[n, c, o*s + j*d]"""
+    """y[n, c, o] = max_j xpad[n, c, o*s + j*d], NaN-skipping but for a NaN at the window's
+    first tap on the input (reduce.nan_if_first: ONNX Runtime's scan order)."""
+    nd = x.ndim - 2
     view = _pool_view(x, _lowest(x.dtype), **attrs)
-    return view.max(axis=_kernel_axes(x.ndim - 2))
+    total = np.fmax.reduce(view, axis=_kernel_axes(nd), initial=_lowest(x.dtype))
+    inside = _pool_view(np.ones(x.shape, bool), False, **attrs)
+    flat = view.reshape(view.shape[:-nd] + (-1,))
+    first_tap = np.argmax(inside.reshape(flat.shape), axis=-1)[..., None]
+    return nan_if_first(np.take_along_axis(flat, first_tap, axis=-1), total)
 
 
 def _infer_average_pool(x, *, count_include_pad, **attrs):
@@ -99,6 +116,7 @@ def lp_pool(x, *, p, **attrs):
 def _infer_global(x, **attrs):
     require_dtype(x, FLOAT_TYPES, "global pool input X")
     nd = spatial_rank(x)
+    _require_nonempty_windows(x, "global pool")
     if "p" in attrs:
         _check_p(attrs["p"])
     return TensorType(x.shape[:2] + (1,) * nd, x.dtype)
@@ -115,7 +133,11 @@ def global_average_pool(x):
 
 @register("GlobalMaxPool", Pattern.REDUCTION, _infer_global)
 def global_max_pool(x):
-    return x.max(axis=_spatial_axes(x), keepdims=True)
+    """From the lowest finite value, as MaxPool (ORT's pools start there: a plane of -inf
+    gives -3.4e38), NaN-skipping but for a NaN first element (reduce.nan_if_first)."""
+    axes = _spatial_axes(x)
+    total = np.fmax.reduce(x, axis=axes, keepdims=True, initial=_lowest(x.dtype))
+    return nan_if_first(first_elements(x, axes), total)
 
 
 @register("GlobalLpPool", Pattern.REDUCTION, _infer_global)

@@ -2,7 +2,8 @@
 
 The NumPy references follow ONNX Runtime where the spec leaves room: float16 accumulates in
 float32, float32 in float32; an empty reduction gives the op's identity (ReduceMean gives 0);
-integer ReduceMean divides with truncation toward zero and ReduceL2 truncates the root.
+integer ReduceMean divides with truncation toward zero and ReduceL2 truncates the root;
+max, min, ArgMax and ArgMin skip a NaN unless it is the range's first element (`nan_if_first`).
 """
 
 from __future__ import annotations
@@ -61,9 +62,30 @@ def _mean(x, axes, keepdims):
     return _int_mean(total, count) if x.dtype.kind in "iu" else total / total.dtype.type(count)
 
 
-def _extreme(fn: Callable, pick: Callable[[np.dtype], object]) -> Callable:
-    """Max or min with the identity `pick(dtype)` as the value of an empty reduction."""
-    return lambda x, axes, keepdims: fn(x, axis=axes, keepdims=keepdims, initial=pick(x.dtype))
+def nan_if_first(first: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's max / min scan starts from the range's first element and only a larger
+    (smaller) one replaces it: a NaN shows when it comes first and is skipped anywhere else.
+    `total` is the NaN-skipping extreme (np.fmax / np.fmin), `first` the first elements."""
+    if first.dtype.kind != "f":
+        return total
+    first = first.reshape(np.shape(total))
+    return np.where(np.isnan(first), first, total)
+
+
+def first_elements(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """x at index 0 of every axis in `axes` (those axes kept with length 1)."""
+    return x[tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))]
+
+
+def _extreme(skip_nan: np.ufunc, pick: Callable[[np.dtype], object]) -> Callable:
+    """Max or min in ONNX Runtime's scan order (nan_if_first); `pick(dtype)` is the value of
+    an empty reduction."""
+    def ref(x, axes, keepdims):
+        total = skip_nan.reduce(x, axis=axes, keepdims=keepdims, initial=pick(x.dtype))
+        if not all(x.shape[a] for a in axes):
+            return total
+        return nan_if_first(first_elements(x, axes), total)
+    return ref
 
 
 def _lowest(dtype):
@@ -84,8 +106,8 @@ REDUCE_OPS: dict[str, tuple[Callable, set[str]]] = {
     "ReduceSum": (_accumulating(np.sum), NUMERIC_TYPES),
     "ReduceProd": (_accumulating(np.prod), NUMERIC_TYPES),
     "ReduceMean": (_mean, NUMERIC_TYPES),
-    "ReduceMax": (_extreme(np.max, _lowest), NUMERIC_TYPES | {"bool"}),
-    "ReduceMin": (_extreme(np.min, _highest), NUMERIC_TYPES | {"bool"}),
+    "ReduceMax": (_extreme(np.fmax, _lowest), NUMERIC_TYPES | {"bool"}),
+    "ReduceMin": (_extreme(np.fmin, _highest), NUMERIC_TYPES | {"bool"}),
     "ReduceL2": (_l2, NUMERIC_TYPES),
 }
 
@@ -108,6 +130,23 @@ for _name, (_ref, _dtypes) in REDUCE_OPS.items():
 
 # -- ArgMax / ArgMin -----------------------------------------------------------------------
 
+def _arg_index(skip_nan: np.ufunc) -> Callable:
+    """ArgMax / ArgMin in ONNX Runtime's scan order: the first element starts it and another
+    replaces it only when larger (smaller; select_last_index: or equal), so a NaN wins only
+    as the first element. The index of the first (last) NaN-skipping extreme, else 0."""
+    def index(x, axis, last):
+        hit = x == skip_nan.reduce(x, axis=axis, keepdims=True)
+        if last:
+            idx = x.shape[axis] - 1 - np.argmax(np.flip(hit, axis), axis=axis, keepdims=True)
+        else:
+            idx = np.argmax(hit, axis=axis, keepdims=True)
+        if x.dtype.kind == "f":
+            first = first_elements(x, (axis,))
+            idx = np.where(np.isnan(first) | ~hit.any(axis=axis, keepdims=True), 0, idx)
+        return idx
+    return index
+
+
 def _register_arg(name: str, fn: Callable) -> None:
     def infer(x: TensorType, *, axis: int, keepdims: int, select_last_index: int) -> TensorType:
         require_dtype(x, NUMERIC_TYPES, f"{name} input")
@@ -120,15 +159,12 @@ def _register_arg(name: str, fn: Callable) -> None:
     @register(name, Pattern.REDUCTION, infer)
     def compute(x, *, axis, keepdims, select_last_index):
         axis = normalize_axis(axis, x.ndim)
-        if select_last_index:
-            idx = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis, keepdims=True)
-        else:
-            idx = fn(x, axis=axis, keepdims=True)
+        idx = fn(x, axis, bool(select_last_index))
         return (idx if keepdims else np.squeeze(idx, axis)).astype(np.int64)
 
 
-_register_arg("ArgMax", np.argmax)
-_register_arg("ArgMin", np.argmin)
+_register_arg("ArgMax", _arg_index(np.fmax))
+_register_arg("ArgMin", _arg_index(np.fmin))
 
 
 # -- Softmax / LogSoftmax ------------------------------------------------------------------

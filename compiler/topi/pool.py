@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import te, tir
 from .common import compute, lowest, table
-from .reduce import drop, reduction, rows_attrs
+from .reduce import drop, nan_if_first, reduction, rows_attrs
 
 
 def _window(node, x, combiner, fill, value_fn, name):
-    """combine over kernel taps of value_fn(x at the tap), `fill` outside the input."""
+    """combine over kernel taps of value_fn(x at the tap), from `fill`, also read outside the
+    input (MaxPool's lowest finite value: ORT's pools start there, so -inf taps give it)."""
     a = node.attrs
     sizes = node.inputs[0].shape[2:]
     nd = len(sizes)
@@ -31,7 +32,7 @@ def _window(node, x, combiner, fill, value_fn, name):
         pos = [o[d] * a["strides"][d] + js[d] * a["dilations"][d] - a["pads"][d] for d in range(nd)]
         conds = [c_ for d in range(nd) for c_ in (pos[d] >= 0, pos[d] < sizes[d])]
         val = value_fn(x[(n, c) + tuple(pos)])
-        return _REDUCE[combiner](te.if_then_else(te.all(*conds), val, fill), axis=js)
+        return _REDUCE[combiner](te.if_then_else(te.all(*conds), val, fill), axis=js, init=fill)
 
     return te.compute(out.shape, body, name)
 
@@ -40,9 +41,29 @@ _REDUCE = {"sum": te.sum, "max": te.max_reduce}
 
 
 def max_pool(node, inputs):
-    out = node.outputs[0]
-    return _window(node, inputs[0], "max", tir.Const(lowest(out.dtype), out.dtype), lambda v: v,
-                   out.name)
+    """The NaN-skipping window max, then a NaN at the window's first tap on the input wins
+    (ONNX Runtime's scan order, as ReduceMax: topi.reduce.nan_if_first)."""
+    x, out = inputs[0], node.outputs[0]
+    fill = tir.Const(lowest(out.dtype), out.dtype)
+    if not tir.is_float(out.dtype):
+        return _window(node, x, "max", fill, lambda v: v, out.name)
+    pooled = _window(node, x, "max", fill, lambda v: v, out.name + ".max")
+    return te.compute(out.shape, lambda n, c, *o: nan_if_first(
+        _first_tap(node, x, (n, c), o, fill), pooled[(n, c) + o]), out.name)
+
+
+def _first_tap(node, x, nc, o, fill):
+    """x at the window's first tap (raster order) on the input, `fill` when none is: per axis
+    j0 = max(0, ceil((pad - o * stride) / dilation)), the first tap at or past position 0."""
+    a = node.attrs
+    sizes = node.inputs[0].shape[2:]
+    pos, inside = [], []
+    for d, (size, k, s, dil, pad) in enumerate(zip(sizes, a["kernel_shape"], a["strides"],
+                                                    a["dilations"], a["pads"])):
+        j0 = tir.max_((pad - o[d] * s + dil - 1) // dil, 0)
+        pos.append(o[d] * s + j0 * dil - pad)
+        inside += [j0 < k, pos[-1] < size]
+    return te.if_then_else(te.all(*inside), x[nc + tuple(pos)], fill)
 
 
 def _counts(node) -> np.ndarray:
@@ -92,14 +113,24 @@ def lp_pool(node, inputs):
 
 
 def _global(combiner, pre, post):
-    """Reduce the spatial axes (the trailing ones) of (N, C, *spatial) per (n, c)."""
+    """Reduce the spatial axes (the trailing ones) of (N, C, *spatial) per (n, c); a max
+    starts from the lowest finite value, as MaxPool, and takes a NaN at the first spatial
+    element (nan_if_first)."""
     def lower(node, inputs):
         (x,), xv, out = inputs, node.inputs[0], node.outputs[0]
         axes = tuple(range(2, len(xv.shape)))
         count = math.prod(xv.shape[2:])
         dt = out.dtype
         total = reduction(combiner, xv.shape, axes, lambda i: pre(x[i], dt), out.name + ".r")
-        return compute(out.shape, lambda *i: post(total[drop(i, axes)], count, dt), out.name,
+
+        def body(*i):
+            value = post(total[drop(i, axes)], count, dt)
+            if combiner != "max":
+                return value
+            value = te.max(value, tir.Const(lowest(dt), dt))  # from the lowest, as MaxPool
+            return nan_if_first(x[i[:2] + (tir.const(0),) * len(axes)], value)
+
+        return compute(out.shape, body, out.name,
                        attrs=rows_attrs(len(xv.shape), axes, len(out.shape)))
     return lower
 

@@ -12,8 +12,8 @@ a vectorizable form, the rfactor of TVM written out, with LANES partial accumula
 Every stage carries attrs rows=<number of leading row axes>; the generic schedule computes
 each one once per row, at the output's row loop, however many row stages read it
 (compiler/templates/generic.py): softmax's row max feeds its exp row buffer (LogSoftmax: its
-sum and its output). Other axes ("root" form) reduce with a plain te.sum / max_reduce /
-min_reduce, scheduled as their own loop nest.
+sum and its output). Other axes ("root" form) reduce with a plain te.sum / prod /
+max_reduce / min_reduce, scheduled as their own loop nest.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import math
 from typing import Callable
 
 from .. import te, tir
-from .common import compute, read, unsupported
+from .common import compute, read
 
 LANES = 16  # partial accumulators per row: one AVX-512 float32 vector, two AVX2 ones
 ROW_PARTIAL, ROW_REDUCE = "row_partial", "row_reduce"
 ROW_BUFFER = "row_buffer"  # an injective row stage worth storing (read by several row stages)
-REDUCERS = {"sum": te.sum, "max": te.max_reduce, "min": te.min_reduce}
-COMBINE = {"sum": lambda a, b: a + b, "max": te.max, "min": te.min}
+REDUCERS = {"sum": te.sum, "prod": te.prod, "max": te.max_reduce, "min": te.min_reduce}
+COMBINE = {"sum": lambda a, b: a + b, "prod": lambda a, b: a * b, "max": te.max, "min": te.min}
 
 
 def is_rows(rank: int, axes: tuple) -> bool:
@@ -123,17 +123,36 @@ def _reduced_output(node, value_of):
     return compute(out.shape, body, out.name, attrs=rows_attrs(rank, axes, len(out.shape)))
 
 
+def nan_if_first(first, total):
+    """ONNX Runtime's max / min scan starts from the range's first element and only a larger
+    (smaller) one replaces it: a NaN shows when it comes first and is skipped anywhere else.
+    te's max / min reductions skip every NaN (te.combine); this puts a first one back."""
+    if not tir.is_float(first.dtype):
+        return total
+    return te.select(first.ne(first), first, total)
+
+
+def first_of(kept: tuple, axes: tuple, rank: int) -> tuple:
+    """The full index of the first element (0 on every reduced axis) of the range that the
+    kept-axes index `kept` (a reduction's result index) stands for."""
+    rest = iter(kept)
+    return tuple(tir.const(0) if a in axes else next(rest) for a in range(rank))
+
+
 def _reduce_op(combiner: str, pre: Callable, post: Callable):
-    """Reduce* as combiner over pre(x), finished by post(total, count, dtype)."""
+    """Reduce* as combiner over pre(x), finished by post(total, count, dtype); max and min
+    take a NaN at the range's first element (nan_if_first)."""
     def lower(node, inputs):
         (x,), xv = inputs, node.inputs[0]
-        if xv.dtype == "float16":
-            raise unsupported(node, "float16 reductions are not supported yet")
         axes, out = _norm_axes(node, len(xv.shape)), node.outputs[0]
         if not axes:  # the IR's empty axes reduce nothing
             return compute(out.shape, lambda *i: post(pre(read(x, i)), 1, xv.dtype), out.name)
-        count = math.prod(xv.shape[a] for a in axes)
+        count = max(math.prod(xv.shape[a] for a in axes), 1)  # an empty mean is 0, as in ORT
         total = reduction(combiner, xv.shape, axes, lambda i: pre(x[i]), out.name + ".r")
+        if combiner in ("max", "min") and all(xv.shape[a] for a in axes):
+            rank = len(xv.shape)
+            return _reduced_output(node, lambda k: nan_if_first(x[first_of(k, axes, rank)],
+                                                                post(total[k], count, xv.dtype)))
         return _reduced_output(node, lambda k: post(total[k], count, xv.dtype))
     return lower
 
@@ -147,21 +166,20 @@ def _l2_post(total, count, dtype):
 REDUCE_OPS = {
     "ReduceSum": _reduce_op("sum", lambda v: v, lambda t, n, d: t),
     "ReduceMean": _reduce_op("sum", lambda v: v, lambda t, n, d: t / tir.Const(n, d)),
+    "ReduceProd": _reduce_op("prod", lambda v: v, lambda t, n, d: t),
     "ReduceMax": _reduce_op("max", lambda v: v, lambda t, n, d: t),
     "ReduceMin": _reduce_op("min", lambda v: v, lambda t, n, d: t),
     "ReduceL2": _reduce_op("sum", lambda v: v * v, _l2_post),
 }
 
 
-def _reduce_prod(node, inputs):
-    raise unsupported(node, "ReduceProd has no te reducer (te supports sum, max, min)")
-
-
 # -- ArgMax / ArgMin --------------------------------------------------------------------------
 
 def _arg(combiner: str):
-    """index of the first (or last) extreme: extreme m, then min (max) of k where x == m (or
-    where x is NaN when m is: NumPy's rule, the first NaN wins)."""
+    """ONNX Runtime's scan: the first element starts it and another replaces it only when
+    larger (smaller; with select_last_index also when equal), so a NaN never wins unless it
+    comes first, and then nothing replaces it. As tensors: the NaN-skipping extreme m, the
+    first (last) k where x == m, and 0 where x's first element is NaN or none equals m."""
     def lower(node, inputs):
         (x,), xv, out = inputs, node.inputs[0], node.outputs[0]
         rank = len(xv.shape)
@@ -173,18 +191,18 @@ def _arg(combiner: str):
         pick, none = ("max", -1) if last else ("min", n)
 
         def src(i):
-            m = extreme[drop(i, (axis,))]
-            hit = x[i].eq(m)
-            if tir.is_float(xv.dtype):  # a NaN extreme (max/min propagate NaN) is found at a NaN
-                hit = hit | (m.ne(m) & x[i].ne(x[i]))
-            return te.select(hit, i[axis], tir.const(none))
+            return te.select(x[i].eq(extreme[drop(i, (axis,))]), i[axis], tir.const(none))
 
         index = reduction(pick, xv.shape, (axis,), src, out.name + ".i")
         keep = node.attrs["keepdims"]
 
         def body(*i):
             kept = drop(i, (axis,)) if keep else (tuple(i) or (tir.const(0),))
-            return index[kept]
+            found = index[kept]
+            if not tir.is_float(xv.dtype):
+                return found
+            first = x[first_of(kept, (axis,), rank)]
+            return te.select(first.ne(first) | found.eq(tir.const(none)), tir.const(0), found)
 
         return compute(out.shape, body, out.name, attrs=rows_attrs(rank, (axis,), len(out.shape)))
     return lower
@@ -197,8 +215,6 @@ def _softmax(log: bool):
     exp(x - max) a row buffer (tag ROW_BUFFER) that the sum and the output both read."""
     def lower(node, inputs):
         (x,), xv, out = inputs, node.inputs[0], node.outputs[0]
-        if xv.dtype == "float16":
-            raise unsupported(node, "float16 softmax is not supported yet")
         rank = len(xv.shape)
         axis = node.attrs["axis"] % rank
         shape, ax, attrs = xv.shape, (axis,), rows_attrs(rank, (axis,), axis)
@@ -240,6 +256,6 @@ def cumsum(node, inputs):
     return compute(out.shape, body, out.name)
 
 
-COMPUTE = {**REDUCE_OPS, "ReduceProd": _reduce_prod, "ArgMax": _arg("max"),
+COMPUTE = {**REDUCE_OPS, "ArgMax": _arg("max"),
            "ArgMin": _arg("min"), "Softmax": _softmax(False), "LogSoftmax": _softmax(True),
            "CumSum": cumsum}
