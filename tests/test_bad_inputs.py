@@ -185,9 +185,10 @@ def nan_model() -> onnx.ModelProto:
 
 @pytest.mark.parametrize("special", [
     pytest.param(np.nan, marks=pytest.mark.xfail(
-        strict=True, reason="MaxPool propagates NaN (NumPy's rule, which TensorForge follows "
-                            "for every max/min); ORT's pooling skips a NaN unless it comes "
-                            "first in the window. Elementwise ops match ORT")),
+        strict=True, reason="MaxPool skips a NaN unless it is the window's first tap (ORT's "
+                            "scan rule, exact for its reductions over leading axes and "
+                            "ArgMax); ORT's MaxPool combines MLAS's SIMD lanes, so which NaN "
+                            "shows depends on the lane: no rule of the values reproduces it")),
     np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 def test_special_values_propagate_like_onnxruntime(special):
     model = nan_model()
@@ -205,16 +206,12 @@ def test_special_values_propagate_like_onnxruntime(special):
     ((2, 0), helper.make_node("Softmax", ["x"], ["y"]), {}),
     ((2, 0), helper.make_node("MatMul", ["x", "w"], ["y"]), {"w": np.ones((0, 4), np.float32)}),
 ], ids=["relu", "matmul-rows", "reducesum", "softmax", "matmul-inner"])
-def test_empty_tensors_are_right_or_a_clear_error(shape, node, inits):
-    """Today every zero-sized tensor is refused at compile time ('empty tensor ... cannot be
-    lowered'); a result, once produced, must equal ONNX Runtime's."""
+def test_empty_tensors_give_onnxruntimes_results(shape, node, inits):
+    """A zero-sized tensor is a legal value (issue #8): empty results, and a sum or product
+    over an empty axis gives zeros (tests/runtime/test_empty_tensors.py covers the rest)."""
     x = np.zeros(shape, np.float32)
     model = make_model([node], {"x": x}, ["y"], inits)
-    try:
-        got = tensorforge.compile(model).run(x=x)[0]
-    except TensorForgeError as e:
-        assert "empty tensor" in str(e)
-        return
+    got = tensorforge.compile(model).run(x=x)[0]
     assert_close(got, run_ort(model, {"x": x})[0])
 
 
@@ -291,7 +288,7 @@ def test_db_rows_of_a_future_schema_are_skipped_with_a_warning(tmp_path):
     caught = compile_with(path)
     assert caught == ["RecordWarning: "
                       f"{path}: skipped a tuning record: schema version 99 (this TensorForge "
-                      "reads 1)"]
+                      "reads 1, 2)"]
 
 
 def load_best_configs_quietly(path):
@@ -317,10 +314,14 @@ def peak():  # VmHWM: unlike ru_maxrss it does not inherit the parent's peak acr
     rows = open("/proc/self/status").read().splitlines()
     return next(int(r.split()[1]) * 1024 for r in rows if r.startswith("VmHWM"))
 base = peak()
-graph = from_onnx(sys.argv[1])
-frontend = peak()
-tensorforge.compile(graph)
-print(json.dumps({"base": base, "frontend": frontend, "compile": peak()}))
+if sys.argv[2] == "path":  # compile owns the graph: each weight goes once packed
+    tensorforge.compile(sys.argv[1])
+    print(json.dumps({"base": base, "compile(path)": peak()}))
+else:  # the caller holds the graph, so its weights stay beside the packed ones
+    graph = from_onnx(sys.argv[1])
+    frontend = peak()
+    tensorforge.compile(graph)
+    print(json.dumps({"base": base, "frontend": frontend, "compile(graph)": peak()}))
 """
 
 
@@ -331,12 +332,12 @@ def free_bytes() -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists() or free_bytes() < 4 << 30,
                     reason="needs Linux /proc and 4 GB of free memory")
-@pytest.mark.xfail(strict=True, reason="compile peaks at ~3.2x the weights: templates pack "
-                   "weights (dense B panels, conv OIHW16o) into new constants while the graph's "
-                   "originals stay alive; loading alone is now under 2.5x (checked by path first)")
 def test_large_model_peak_memory_is_under_2_5x_its_weights(tmp_path):
     """A chain of 9 MatMuls with 2900x2900 float32 weights (303 MB) through from_onnx and
-    compile: the peak resident memory above the imported baseline stays under 2.5x."""
+    compile: the peak resident memory above the imported baseline stays under 2.5x. Packed
+    weights are written once into aligned memory, which the module keeps without a copy;
+    compiling a Graph the caller holds peaks near 2x (its weights and the packed ones), and
+    compiling a path at the loader's peak (compile releases each original once packed)."""
     n, k = 9, 2900
     rng = np.random.default_rng(0)
     weights = [numpy_helper.from_array(rng.standard_normal((k, k), np.float32) / k**0.5, f"w{i}")
@@ -350,11 +351,13 @@ def test_large_model_peak_memory_is_under_2_5x_its_weights(tmp_path):
     path = tmp_path / "large.onnx"
     onnx.save(model, path)
     del model, graph, weights
-    run = subprocess.run([sys.executable, "-c", LARGE_CHILD, str(path)], capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    peak = json.loads(run.stdout)
     weight_bytes = n * k * k * 4
-    for stage in ("frontend", "compile"):
-        ratio = (peak[stage] - peak["base"]) / weight_bytes
-        assert ratio <= 2.5, f"{stage}: peak {ratio:.2f}x the weights"
+    for mode in ("graph", "path"):
+        run = subprocess.run([sys.executable, "-c", LARGE_CHILD, str(path), mode],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        peak = json.loads(run.stdout)
+        base = peak.pop("base")
+        for stage, value in peak.items():
+            ratio = (value - base) / weight_bytes
+            assert ratio <= 2.5, f"{stage}: peak {ratio:.2f}x the weights"

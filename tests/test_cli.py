@@ -104,6 +104,23 @@ def test_compile_then_run_a_module(tmp_path):
                                atol=1e-5)
 
 
+def test_run_shows_an_empty_output(tmp_path):
+    """An empty output has no mean/min/max: its row says '-' (NumPy's min would raise)."""
+    x = np.zeros((0, 3), np.float32)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "empty",
+                              [tensor_info("x", x.shape, x.dtype)],
+                              [tensor_info("y", x.shape, x.dtype)])
+    onnx.save(helper.make_model(graph), tmp_path / "empty.onnx")
+    np.savez(tmp_path / "x.npz", x=x)
+    module = tmp_path / "empty.tfm"
+    assert runner.invoke(app, ["compile", str(tmp_path / "empty.onnx"), "-o",
+                               str(module)]).exit_code == 0
+    result = runner.invoke(app, ["run", str(module), "--data", str(tmp_path / "x.npz"),
+                                 "--out", str(tmp_path / "y.npz")])
+    assert result.exit_code == 0, result.output
+    assert "[0, 3]" in result.output and np.load(tmp_path / "y.npz")["output_0"].shape == (0, 3)
+
+
 def test_mismatched_data_is_one_line_error(tmp_path):
     np.savez(tmp_path / "bad.npz", input=np.zeros((3, 3), np.float32))
     result = runner.invoke(app, ["bench", "mlp", "--data", str(tmp_path / "bad.npz")])

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from ..codegen import Target
 from ..compiler import Graph, from_onnx, optimize
-from ..compiler.lower import workload
+from ..compiler.lower import workload, writes_nothing
 from .node_task import NodeTask
 
 MIN_SPACE = 8
@@ -36,6 +36,8 @@ def extract_tasks(model, target="llvm", inputs: Mapping | None = None,
     target = target if isinstance(target, Target) else Target.parse(target)
     tasks: dict[str, NodeTask] = {}
     for node in model_graph(model, inputs).nodes:
+        if writes_nothing(node):  # no kernel: nothing to tune
+            continue
         key = workload(node, target)
         if key in tasks:
             tasks[key].weight += 1

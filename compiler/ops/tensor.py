@@ -215,7 +215,7 @@ def _infer_pad(x: TensorType, *, pads: tuple[int, ...], mode: str, value) -> Ten
         extra = max(b, 0), max(e, 0)
         if mode != "constant" and max(extra) > 0 and kept == 0:
             raise ShapeError(f"Pad mode {mode!r} cannot pad an empty axis of {list(x.shape)}")
-        if mode == "reflect" and max(extra) > kept - 1:
+        if mode == "reflect" and max(extra) > max(kept - 1, 0):
             raise ShapeError(f"Pad mode 'reflect' pads {list(pads)} exceed size - 1 of input "
                              f"{list(x.shape)}")
         shape.append(kept + sum(extra))

@@ -1,6 +1,8 @@
 """Constant folding: a node whose inputs are all constants runs once, now, with its NumPy
 reference, and its outputs become constants under the same names. Shape and Size need only
-their input's static shape, so they fold even when the input is computed at run time.
+their input's static shape, so they fold even when the input is computed at run time. A
+value with no elements is known whatever computes it (graph inputs included): it folds like
+a constant, so a reduction over it becomes its identity and an all-empty graph no kernel.
 
 Size rule: a folded node may produce at most as many elements as its constant inputs hold
 together, or MAX_GROWTH_ELEMENTS (1M), whichever is larger. Folding moves work from run time
@@ -36,8 +38,8 @@ def _arguments(node: Node) -> list[np.ndarray] | None:
         if not all(isinstance(d, int) for v in node.inputs for d in v.shape):
             return None  # symbolic dimension: only known at run time
         return [np.broadcast_to(np.zeros((), v.dtype), v.shape) for v in node.inputs]
-    if all(v.is_const for v in node.inputs):
-        return [v.data for v in node.inputs]
+    if all(v.is_const or v.size == 0 for v in node.inputs):  # an empty value is known
+        return [v.data if v.is_const else np.empty(v.shape, v.dtype) for v in node.inputs]
     return None
 
 

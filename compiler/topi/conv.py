@@ -87,6 +87,8 @@ def geometry(node) -> ConvGeom:
 
 def padded_value(x: te.Tensor, geom: ConvGeom, n, c, pos: tuple):
     """inp[n, c, pos]: x upsampled and zero-padded (an if_then_else: padding reads nothing)."""
+    if 0 in geom.size:  # an empty image: every position is padding
+        return te.const(0, x.dtype)
     conds, src = [], []
     for p, b, u, size in zip(pos, geom.pad_begin, geom.upsample, geom.size):
         i = p - b

@@ -6,7 +6,8 @@ every output index with each input read at its broadcast position.
 Scalar functions are a table (op name -> fn(node, *values)), the TE image of
 compiler/ops/elementwise.py. exp/erf/tanh/sigmoid are tir intrinsics, which the LLVM backend
 emits as vector polynomials. Semantics follow the NumPy references: integer Div truncates
-toward zero (tir "div" on integers), Mod with fmod=0 takes the divisor's sign (floormod).
+toward zero (tir "div" on integers), Mod with fmod=0 takes the divisor's sign (floormod;
+floats: np.mod's IEEE special cases, from the exact fmod).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 import math
 
 from .. import te, tir
-from .common import bread, compute, unsupported
+from .common import bread, compute, te_shape
 
 
 def _c(x, value):
@@ -59,11 +60,21 @@ def _is_inf(node, x):
 
 
 def _mod(node, a, b):
+    if tir.is_float(a.dtype):
+        r = te.fmod(a, b)  # exact, the dividend's sign (C); NaN for a zero b or an infinite a
+        return r if node.attrs["fmod"] else _floor_mod(r, b)
     if not node.attrs["fmod"]:
         return a % b  # floormod: the divisor's sign, as Python
-    if tir.is_float(a.dtype):
-        return a - te.trunc(a / b) * b
     return a - (a / b) * b  # C remainder: truncating division
+
+
+def _floor_mod(r, b):
+    """np.mod from the C remainder r = fmod(a, b): a nonzero r of the other sign than b moves
+    by b (so an infinite b gives +-inf), a zero r takes b's sign, NaN stays NaN."""
+    zero = _c(r, 0)
+    opposite = ((r < zero) & (b > zero)) | ((r > zero) & (b < zero))
+    signed_zero = te.abs(r) * te.select(b < zero, _c(r, -1), _c(r, 1))  # -1 * +0 is -0
+    return te.select(opposite, r + b, te.select(r.eq(zero), signed_zero, r))
 
 
 def _pow(node, base, exponent):
@@ -147,13 +158,19 @@ def elementwise(node, inputs):
     """out[i...] = SCALAR[op](node, each input at its broadcast position of i)."""
     fn = SCALAR[node.op]
     out = node.outputs[0]
-    if out.dtype == "float16":
-        raise unsupported(node, "float16 kernels are not supported yet")
 
     def body(*i):
         return fn(node, *(bread(t, i) for t in inputs))
 
-    return compute(out.shape, body, out.name)
+    return compute(out.shape, body, out.name, attrs=_row_attrs(inputs, te_shape(out.shape)))
+
+
+def _row_attrs(inputs, shape) -> dict:
+    """A row stage's attrs (topi.reduce.rows_attrs) when an input of the output's shape is
+    one: an elementwise op of a row stage (softmax's float16 Cast, an epilogue) is one too,
+    so the generic schedule keeps the row statistics in the output's row loop."""
+    return next(({"rows": t.op.attrs["rows"]} for t in inputs
+                 if "rows" in t.op.attrs and t.shape == shape), {})
 
 
 COMPUTE = {op: elementwise for op in SCALAR}

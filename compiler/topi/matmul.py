@@ -85,7 +85,7 @@ def einsum(node, inputs):
         labels = head + (ell[len(ell) - k:] if dots else "") + tail
         expanded.append(labels)
         for c, d in zip(labels, v.shape):
-            sizes[c] = max(sizes.get(c, 1), d)
+            sizes[c] = d if sizes.get(c, 1) == 1 else sizes[c]  # 1 broadcasts (to 0 too)
     out_labels = out_term.replace("...", ell)
     summed = [c for c in dict.fromkeys("".join(expanded)) if c not in out_labels]
 

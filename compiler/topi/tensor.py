@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from .. import te, tir
-from .common import bread, compute, read, unsupported
+from .common import bread, compute, read
 
 
 def _idx(v) -> tir.Expr:
@@ -84,7 +84,9 @@ def concat(node, inputs):
 
     def body(*i):
         expr = None
-        for t, off in zip(inputs, offsets):
+        for t, off, v in zip(inputs, offsets, node.inputs):
+            if v.size == 0:  # an empty input holds no part of the output
+                continue
             idx = i[:axis] + (i[axis] - off,) + i[axis + 1:]
             val = t[idx]
             expr = val if expr is None else te.if_then_else(i[axis] >= off, val, expr)
@@ -162,6 +164,8 @@ def pad(node, inputs):
     lo = [max(-b, 0) for b in begin]
     kept = [d + min(b, 0) + min(e, 0) for d, b, e in zip(shape, begin, end)]
     fill = tir.Const(a["value"], out.dtype)
+    if 0 in kept:  # nothing of the input is left: only the fill (constant mode)
+        return compute(out.shape, lambda *i: fill, out.name)
 
     def body(*i):
         js = [v - max(b, 0) for v, b in zip(i, begin)]

@@ -37,8 +37,23 @@ def test_errors_are_clear():
         te.compute((3,), lambda i: A[i, k])
     with pytest.raises(te.TEError, match="reduce_axis"):
         te.sum(A[0, 0], axis=A.shape)
-    with pytest.raises(te.TEError, match="positive ints"):
-        te.placeholder((0, 3))
+    with pytest.raises(te.TEError, match="non-negative ints"):
+        te.placeholder((-1, 3))
+    with pytest.raises(te.TEError, match="reversed range"):
+        te.reduce_axis((3, 2))
+
+
+def test_reduction_over_an_empty_axis_is_its_init_and_reads_nothing():
+    """An empty tensor is legal; a reduction over an empty axis is a fill of its init (the
+    combiner's identity by default), so the empty placeholder is never read or passed."""
+    A = te.placeholder((3, 0), name="A")
+    k = te.reduce_axis(0, name="k")
+    for reduce, init, want in [(te.sum, None, 0.0), (te.prod, None, 1.0),
+                               (te.max_reduce, None, -np.inf), (te.min_reduce, 2.5, 2.5)]:
+        S = te.compute((3,), lambda i: reduce(A[i, k], axis=k, init=init), name="S")
+        assert S.op.input_tensors() == [] and S.op.reduce_axis == ()
+        (out,), _ = run(te.create_schedule([S]), [S], {})
+        np.testing.assert_array_equal(out, np.full(3, want, np.float32))
 
 
 @settings(max_examples=6)
@@ -60,7 +75,7 @@ def test_elementwise_chain_with_intrinsics(m, n):
 
 @settings(max_examples=6)
 @given(dims, dims, dims)
-def test_reductions_sum_max_min_and_multiple_axes(m, n, p):
+def test_reductions_sum_prod_max_min_and_multiple_axes(m, n, p):
     A = te.placeholder((m, n, p), name="A")
     k1, k2 = te.reduce_axis((0, n), name="k1"), te.reduce_axis((0, p), name="k2")
     S = te.compute((m,), lambda i: te.sum(A[i, k1, k2], axis=[k1, k2]), name="S")
@@ -68,8 +83,10 @@ def test_reductions_sum_max_min_and_multiple_axes(m, n, p):
     Mx = te.compute((m, n), lambda i, j: te.max_reduce(A[i, j, k], axis=k), name="Mx")
     k3 = te.reduce_axis((0, p), name="k3")
     Mn = te.compute((m, n), lambda i, j: te.min_reduce(A[i, j, k3], axis=k3), name="Mn")
+    k4 = te.reduce_axis((0, p), name="k4")
+    P = te.compute((m, n), lambda i, j: te.prod(A[i, j, k4], axis=k4), name="P")
     a = rand((m, n, p))
-    for T, want in ((S, a.sum((1, 2))), (Mx, a.max(2)), (Mn, a.min(2))):
+    for T, want in ((S, a.sum((1, 2))), (Mx, a.max(2)), (Mn, a.min(2)), (P, a.prod(2))):
         (out,), _ = run(te.create_schedule([T]), [A, T], {A: a})
         close(out, want, n * p)
 
@@ -101,6 +118,7 @@ def test_integer_tensors_and_identity_values():
     np.testing.assert_array_equal(out, a.max(1))
     assert te.identity("max", "int32").value == -2 ** 31
     assert te.identity("min", "float32").value == float("inf")
+    assert te.identity("prod", "int64").value == 1
 
 
 def test_unscheduled_lowering_prints_readably():

@@ -15,8 +15,20 @@ dims = st.integers(1, 40)
 
 @given(dims, dims, st.sampled_from([(0,), (1,), (0, 1), (1, 2), (2,)]), st.integers(0, 1))
 def test_reduce_ops(a, b, axes, keep):
-    for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL2"):
+    for op in ("ReduceSum", "ReduceMean", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceL2"):
         single(op, [(a, b, 3)], {"axes": axes, "keepdims": keep})
+
+
+@given(st.integers(1, 5), st.integers(1, 70), st.sampled_from([(1,), (0, 1)]),
+       st.sampled_from(["float32", "float64", "int32", "int64"]), st.integers(0, 2**31))
+def test_reduce_prod_rows(rows, width, axes, dtype, seed):
+    """Products over trailing axes long enough for the LANES partial products and a tail;
+    factors near 1 keep float products in range, integer products wrap as in the reference."""
+    factors = [-1.25, -1, -0.875, 0.75, 1, 1.125] if dtype.startswith("float") else [-3, -1, 2]
+    x = np.random.default_rng(seed).choice(factors, (rows, width)).astype(dtype)
+    b = GraphBuilder()
+    y = b.emit1("ReduceProd", [b.input("x", x.shape, dtype)], {"axes": axes, "keepdims": 0})
+    check_graph(b.build([y]), [x], fuse=False)
 
 
 def test_reduce_all_and_ints():
@@ -64,6 +76,26 @@ def test_batch_norm():
 
 
 POOL = dict(strides=(2, 2), pads=(1, 1, 1, 1), dilations=(1, 1))
+
+
+@given(st.data(), st.integers(1, 3), st.sampled_from(["float32", "float64", "int8"]))
+def test_max_pool_with_indices(data, nd, dtype):
+    """Windows over ties, NaN and -inf (and, with dilation, some over no input element)."""
+    draw = data.draw
+    kernel, strides, dilations = ([draw(st.integers(1, hi)) for _ in range(nd)]
+                                  for hi in (3, 2, 2))
+    pads = [draw(st.integers(0, k - 1)) for k in kernel] * 2
+    sizes = [draw(st.integers(max(1, (k - 1) * d + 1 - 2 * p), 7))
+             for k, d, p in zip(kernel, dilations, pads)]
+    x = np.round(rand([2, 3] + sizes, draw(st.integers(0, 99)), "float64") * 2)
+    if dtype != "int8":
+        x.flat[::7] = draw(st.sampled_from([np.nan, -np.inf]))
+    attrs = dict(kernel_shape=tuple(kernel), strides=tuple(strides), pads=tuple(pads),
+                 dilations=tuple(dilations), ceil_mode=draw(st.integers(0, 1)),
+                 storage_order=draw(st.integers(0, 1)))
+    b = GraphBuilder()
+    outs = b.emit("MaxPoolWithIndices", [b.input("x", x.shape, dtype)], attrs)
+    check_graph(b.build(list(outs)), [x.astype(dtype)], fuse=False)
 
 
 @pytest.mark.parametrize("ceil", [0, 1])

@@ -67,7 +67,7 @@ def test_expand_tile_trilu_depth():
     single("SpaceToDepth", [(2, 3, 4, 6)], {"blocksize": 2})
 
 
-RESIZE = dict(cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0,
+RESIZE = dict(cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0, antialias=0,
               nearest_mode="round_prefer_floor")
 
 
@@ -80,3 +80,12 @@ def test_resize(mode, ctm):
     attrs = dict(RESIZE, mode=mode, coordinate_transformation_mode=ctm, sizes=(1, 2, 10, 7),
                  scales=(1.0, 1.0, 2.0, 1.75), roi=roi)
     single("Resize", [(1, 2, 5, 4)], attrs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("ctm", ["half_pixel", "align_corners"])
+def test_resize_antialias_downsampling(mode, ctm):
+    """Wide filters (1 / scale more taps per axis) and align_corners' fractional length."""
+    attrs = dict(RESIZE, mode=mode, coordinate_transformation_mode=ctm, antialias=1,
+                 sizes=(1, 2, 3, 4), scales=(1.0, 1.0, 0.3, 0.6), roi=(0,) * 8)
+    single("Resize", [(1, 2, 10, 7)], attrs, rtol=1e-4, atol=1e-5)
