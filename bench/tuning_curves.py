@@ -28,9 +28,10 @@ import numpy as np
 
 from tensorforge import workloads
 from tensorforge.codegen import Target
-from tensorforge.tuner import LocalMeasurer, Record, TuningDatabase, XGBTuner
+from tensorforge.tuner import LocalMeasurer, TuningDatabase, XGBTuner
 from tensorforge.tuner.database import config_key
 from tensorforge.tuner.extract import extract_tasks
+from tensorforge.tuner.tune import record_of
 
 CONVS = {"conv3x3 64@56": (64, 56), "conv3x3 128@28": (128, 28), "conv3x3 256@14": (256, 14)}
 LEVEL = 0.95                 # the headline level; the report adds stricter ones
@@ -75,8 +76,7 @@ def measure(args) -> None:
                     print(f"{name}: time budget spent after {k} configs", flush=True)
                     break
                 result = measurer.measure_one(task, config)
-                db.add(Record(task.target, task.workload, task.template, config,
-                              list(result.costs), result.error))
+                db.add(record_of(task, config, result))
 
 
 # ---------------------------------------------------------------- replay
@@ -115,7 +115,7 @@ def table_of(db: TuningDatabase, task) -> tuple[list, np.ndarray]:
     round (on a shared machine the slower rounds measure the neighbours, not the kernel)."""
     latest = {r.config_key: r for r in db.records(task.target, task.workload)}
     configs = [r.config for r in latest.values()]
-    gflops = np.array([task.flops / min(r.costs) / 1e9 if math.isfinite(r.mean_cost) else 0.0
+    gflops = np.array([task.flops / r.cost / 1e9 if math.isfinite(r.cost) else 0.0
                        for r in latest.values()])
     return configs, gflops
 

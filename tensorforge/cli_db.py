@@ -77,10 +77,11 @@ def best(db: Path = DbArg, target: Optional[str] = TargetOpt,
     if workload is not None and not found:
         raise ValueError(f"no successful record of workload {workload!r} in {db}")
     table = Table(title=f"{db.name}: best configs")
-    for col in ("target", "workload", "template", "best ms", "config"):
+    for col in ("target", "workload", "template", "threads", "best ms", "config"):
         table.add_column(col)
     for r in found:
-        table.add_row(r.target, r.workload, r.template, _ms(r.mean_cost), r.config_key)
+        table.add_row(r.target, r.workload, r.template, str(r.threads or "?"), _ms(r.cost),
+                      r.config_key)
     console.print(table)
 
 

@@ -48,11 +48,14 @@ def _summary_table(summary) -> Table:
 def _tune(model: str, target: str, trials: int, db: Path, tuner: str,
           early_stopping: Optional[int], timeout: float, input: list[str]) -> None:
     from .cli import parse_shapes, resolve_model
-    from .tuner import LocalMeasurer, extract_tasks
+    from .tuner import extract_tasks
+    from .tuner.measure import measurer_for
     from .tuner import tune as tune_model
 
     source, label = resolve_model(model)
     label = Path(label).name
+    measure_fn = measurer_for(target, timeout=timeout, min_repeat_ms=10)
+    target = getattr(measure_fn, "target", target)  # a GPU's: "cuda -arch=sm_90"
     tasks = extract_tasks(source, target, inputs=parse_shapes(input))
     if not tasks:
         console.print(f"{label}: no kernel has a tunable config space; nothing to tune")
@@ -60,8 +63,7 @@ def _tune(model: str, target: str, trials: int, db: Path, tuner: str,
     console.print(_tasks_table(label, tasks))
     try:
         summary = tune_model(source, target, db, trials=trials, tuner=tuner,
-                             early_stopping=early_stopping, tasks=tasks,
-                             measure_fn=LocalMeasurer(timeout=timeout, min_repeat_ms=10))
+                             early_stopping=early_stopping, tasks=tasks, measure_fn=measure_fn)
     except KeyboardInterrupt:
         console.print(f"interrupted: every measured config is in {db}; the same command "
                       "resumes", highlight=False)
@@ -72,7 +74,7 @@ def _tune(model: str, target: str, trials: int, db: Path, tuner: str,
 
 def tune(model: str = typer.Argument(..., help="An .onnx file or a built-in workload name."),
          target: str = typer.Option("llvm", "--target", "-t", help='e.g. "llvm", '
-                                    '"llvm -mcpu=avx512"'),
+                                    '"llvm -mcpu=avx512", "cuda"'),
          trials: int = typer.Option(200, "--trials", "-n", help="Configs per kernel at most."),
          db: Path = typer.Option(Path("tuning.db"), "--db", help="Tuning database (SQLite), "
                                  "created if missing; earlier records are reused."),

@@ -16,12 +16,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from .database import Record, TuningDatabase
+from .database import TuningDatabase, config_key
 from .extract import MIN_SPACE, extract_tasks
-from .measure import LocalMeasurer
+from .measure import measurer_for
 from .node_task import NodeTask
 from .search import TUNERS
-from .tune import ProgressBar, tune_task
+from .tune import ProgressBar, record_of, tune_task
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,14 @@ def _default_cost(task: NodeTask, measure_fn: Callable, db: TuningDatabase) -> t
     default = task.default
     if default not in task.space:
         return float("inf"), 0
-    known = {r.config_key: r for r in db.records(task.target, task.workload)}
-    record = known.get(Record(task.target, task.workload, task.template, default).config_key)
+    threads = getattr(measure_fn, "threads", None)
+    known = {r.config_key: r for r in db.records(task.target, task.workload, threads)}
+    record = known.get(config_key(default))
     if record is not None:
-        return record.mean_cost, 0
+        return record.cost, 0
     result = next(iter(measure_fn(task, [default])))
-    db.add(Record(task.target, task.workload, task.template, default, list(result.costs),
-                  result.error))
-    return result.mean_cost, 1
+    db.add(record_of(task, default, result))
+    return result.cost, 1
 
 
 def tune(model, target="llvm", db="tuning.db", trials: int = 200, tuner: str = "xgb",
@@ -78,13 +78,14 @@ def tune(model, target="llvm", db="tuning.db", trials: int = 200, tuner: str = "
          tasks: list[NodeTask] | None = None) -> TuneSummary:
     """Tune each task of `model` (path, bytes, ModelProto or Graph) until `trials` configs of
     it are recorded in `db`, its space is exhausted, or `early_stopping` trials pass without
-    a better one. `measure_fn(task, configs)` defaults to a LocalMeasurer (worker processes);
+    a better one. `measure_fn(task, configs)` defaults to measurer_for(target) (worker processes);
     `callbacks` are tune_task's (state, config, result) callbacks; `tasks` overrides
     extraction (e.g. a subset of extract_tasks' result)."""
     if isinstance(tuner, str) and tuner not in TUNERS:
         raise ValueError(f"unknown tuner {tuner!r}; choose from {sorted(TUNERS)}")
+    measure_fn = measure_fn or measurer_for(target)
+    target = getattr(measure_fn, "target", target)  # a GPU measurer's "cuda -arch=sm_XX"
     tasks = extract_tasks(model, target, inputs, min_space) if tasks is None else tasks
-    measure_fn = measure_fn or LocalMeasurer()
     database = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
     summary = TuneSummary(tasks[0].target if tasks else str(target), str(database.path))
     try:

@@ -1,8 +1,13 @@
 """The tuning database: one SQLite row per measured config, shared by concurrent tuners.
 
     db = TuningDatabase("tuning.db")
-    db.add(Record(target, workload, "dense", {"tile_m": 6}, costs=[1.2e-4, 1.1e-4]))
-    db.best(target, workload)                # fastest error-free record, or None
+    db.add(Record(target, workload, "dense", {"tile_m": 6}, costs=[1.2e-4, 1.1e-4], threads=2))
+    db.best(target, workload, threads=2)     # fastest error-free record, or None
+
+A record is ranked by its fastest round (`cost`, the minimum of `costs`): another process
+can only add time to a round, never take it away, so on a shared machine the minimum is the
+estimate least disturbed by neighbours (the mean is kept too). `threads` is the thread count
+the kernel ran with: a schedule that wins on one core may lose on two.
 
 WAL mode and one short transaction per record let several tuner processes write the same
 file at once without losing a row; `add` commits immediately, so an interrupted tuner loses
@@ -23,9 +28,10 @@ from typing import Iterable, Iterator, TextIO
 
 from ..compiler.errors import TensorForgeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2           # 2 added min_cost and threads; version 1 rows read as threads unknown
+READABLE_SCHEMAS = (1, 2)
 COLUMNS = ("target", "workload", "template", "config", "costs", "mean_cost", "error",
-           "timestamp", "version", "schema")
+           "timestamp", "version", "schema", "min_cost", "threads")
 # A duplicate (skipped on import) is the same measurement: same place, config, costs and time.
 IDENTITY = ("target", "workload", "template", "config", "costs", "timestamp")
 SCHEMA = f"""
@@ -34,9 +40,16 @@ CREATE TABLE IF NOT EXISTS records (
     target TEXT NOT NULL, workload TEXT NOT NULL, template TEXT NOT NULL,
     config TEXT NOT NULL, costs TEXT NOT NULL, mean_cost REAL, error TEXT,
     timestamp REAL NOT NULL, version TEXT NOT NULL, schema INTEGER NOT NULL,
+    min_cost REAL, threads INTEGER,
     UNIQUE ({", ".join(IDENTITY)}));
 CREATE INDEX IF NOT EXISTS by_workload ON records (target, workload, mean_cost);
 """
+# Columns a version-1 file lacks, and how the migration fills them for its rows.
+ADDED_COLUMNS = {"min_cost": "REAL", "threads": "INTEGER"}
+BACKFILL = ("UPDATE records SET min_cost = (SELECT MIN(value) FROM json_each(records.costs)) "
+            "WHERE min_cost IS NULL AND error IS NULL AND json_valid(costs) "
+            "AND json_type(costs) = 'array'")
+INDEXES = "CREATE INDEX IF NOT EXISTS by_cost ON records (target, workload, threads, min_cost);"
 
 
 class DatabaseError(TensorForgeError):
@@ -54,7 +67,8 @@ def _version() -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """One measurement. `costs` are seconds per run; an `error` record has no costs."""
+    """One measurement. `costs` are seconds per run of each round; an `error` record has
+    none. `threads`: the thread count it ran with (None: unknown, a version-1 record)."""
 
     target: str
     workload: str
@@ -65,10 +79,16 @@ class Record:
     timestamp: float = field(default_factory=time.time)
     version: str = field(default_factory=_version)
     schema: int = SCHEMA_VERSION
+    threads: int | None = None
+
+    @property
+    def cost(self) -> float:
+        """Seconds per run of the fastest round, what records are ranked by; inf for an error."""
+        return min(self.costs) if self.costs and not self.error else math.inf
 
     @property
     def mean_cost(self) -> float:
-        """Mean seconds per run; inf for an error record."""
+        """Mean seconds per run over the rounds; inf for an error record."""
         return sum(self.costs) / len(self.costs) if self.costs and not self.error else math.inf
 
     @property
@@ -76,27 +96,33 @@ class Record:
         return config_key(self.config)
 
     def to_row(self) -> tuple:
-        mean = self.mean_cost
         return (self.target, self.workload, self.template, self.config_key,
-                json.dumps(list(self.costs)), None if math.isinf(mean) else mean, self.error,
-                self.timestamp, self.version, self.schema)
+                json.dumps(list(self.costs)), _sql_real(self.mean_cost), self.error,
+                self.timestamp, self.version, self.schema, _sql_real(self.cost), self.threads)
 
     @classmethod
     def from_row(cls, row) -> "Record":
         """The record of a row (a mapping of COLUMNS); ValueError/KeyError/TypeError if foreign."""
         schema = int(row["schema"])
-        if schema != SCHEMA_VERSION:
-            raise ValueError(f"schema version {schema} (this TensorForge reads {SCHEMA_VERSION})")
+        if schema not in READABLE_SCHEMAS:
+            raise ValueError(f"schema version {schema} (this TensorForge reads "
+                             f"{', '.join(map(str, READABLE_SCHEMAS))})")
+        threads = row["threads"] if "threads" in row.keys() else None
         config, costs = _loads(row["config"]), _loads(row["costs"])
         if not isinstance(config, dict) or not isinstance(costs, list) \
                 or not all(isinstance(c, (int, float)) for c in costs):
             raise ValueError("config must be a JSON object and costs a JSON list of numbers")
         return cls(str(row["target"]), str(row["workload"]), str(row["template"]), config,
                    [float(c) for c in costs], row["error"], float(row["timestamp"]),
-                   str(row["version"]), schema)
+                   str(row["version"]), schema, None if threads is None else int(threads))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def _sql_real(x: float) -> float | None:
+    """inf (an error record's cost) as NULL: never ranked."""
+    return None if math.isinf(x) else x
 
 
 def _loads(x):
@@ -150,6 +176,8 @@ class TuningDatabase:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.executescript(SCHEMA)
+        _migrate(conn)
+        conn.executescript(INDEXES)
         return conn
 
     def _guard(self, fn):
@@ -220,24 +248,27 @@ class TuningDatabase:
         conn = self._connect()
         return self._guard(lambda: conn.execute(sql, params).fetchall())
 
-    def records(self, target: str | None = None, workload: str | None = None) -> list[Record]:
-        """Records in insertion order, optionally only those of a target and/or workload."""
-        where, params = _filter(target=target, workload=workload)
+    def records(self, target: str | None = None, workload: str | None = None,
+                threads: int | None = None) -> list[Record]:
+        """Records in insertion order, optionally only those of a target, workload and/or
+        thread count."""
+        where, params = _filter(target=target, workload=workload, threads=threads)
         rows = self._rows(f"SELECT * FROM records {where} ORDER BY id", params)
         return list(_parse(rows, str(self.path)))
 
-    def best(self, target: str, workload: str) -> Record | None:
-        """The fastest error-free record for (target, workload), or None."""
-        rows = self._rows("SELECT * FROM records WHERE target = ? AND workload = ? "
-                          "AND error IS NULL AND mean_cost IS NOT NULL ORDER BY mean_cost",
-                          (target, workload))
+    def best(self, target: str, workload: str, threads: int | None = None) -> Record | None:
+        """The error-free record for (target, workload) with the fastest round, or None;
+        only records measured with `threads` threads unless that is None."""
+        where, params = _filter(target=target, workload=workload, threads=threads)
+        rows = self._rows(f"SELECT * FROM records {where} AND error IS NULL "
+                          "AND min_cost IS NOT NULL ORDER BY min_cost", params)
         return next(_parse(rows, str(self.path)), None)
 
     def stats(self, target: str | None = None) -> list[WorkloadStats]:
-        """Record count, error count and best cost per (target, workload)."""
+        """Record count, error count and best cost (fastest round) per (target, workload)."""
         where, params = _filter(target=target)
         rows = self._rows("SELECT target, workload, COUNT(*) AS n, COUNT(error) AS errors, "
-                          f"MIN(mean_cost) AS best FROM records {where} "
+                          f"MIN(min_cost) AS best FROM records {where} "
                           "GROUP BY target, workload ORDER BY target, workload", params)
         return [WorkloadStats(r["target"], r["workload"], r["n"], r["errors"], r["best"])
                 for r in rows]
@@ -253,6 +284,24 @@ class TuningDatabase:
 
     def __len__(self) -> int:
         return self._rows("SELECT COUNT(*) FROM records")[0][0]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a version-1 file lacks and fill them for its rows, in one transaction
+    (a second process opening the file at the same time waits, then finds nothing to do)."""
+    def missing() -> dict:
+        have = {r["name"] for r in conn.execute("PRAGMA table_info(records)")}
+        return {c: t for c, t in ADDED_COLUMNS.items() if c not in have}
+
+    if not missing():
+        return
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        todo = missing()
+        for column, sql_type in todo.items():
+            conn.execute(f"ALTER TABLE records ADD COLUMN {column} {sql_type}")
+        if todo:
+            conn.execute(BACKFILL)
 
 
 def _filter(**equal) -> tuple[str, tuple]:

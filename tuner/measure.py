@@ -1,8 +1,8 @@
 """Measure candidates in worker processes, so a crashing or hanging kernel is a record.
 
-    measure = LocalMeasurer(timeout=10, repeat=3, min_repeat_ms=50)
+    measure = LocalMeasurer(timeout=10, repeat=3, min_repeat_ms=50, threads=1)
     for config, result in zip(configs, measure(task, configs)):   # results arrive one by one
-        ...   # result.costs (seconds per run) or result.error
+        ...   # result.costs (seconds per run of each round) or result.error; result.threads
 
 Each candidate runs in a fresh process forked from a fork server that has TensorForge already
 imported (cheap to start, and no inherited threads, unlike a plain fork of the tuner). The
@@ -10,6 +10,8 @@ worker loads the artifact, runs it once and compares the outputs with the refere
 once per task (a wrong kernel is an error, not a fast record), then times `repeat` rounds of
 `number` runs, raising `number` until a round lasts `min_repeat_ms` (AutoTVM's semantics).
 A worker past `timeout` is killed; one that dies (segfault, abort) reports its signal.
+Kernels run with `threads` threads (default: TENSORFORGE_NUM_THREADS, else the cores this
+process may use), set in each worker, and every result says so.
 As with any multiprocessing fork server, a script that tunes needs the
 `if __name__ == "__main__":` guard, and tasks must pickle (module-level classes/functions).
 """
@@ -18,13 +20,15 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..codegen import num_threads
 from .space import Config
 from .task import Task
 
@@ -33,14 +37,17 @@ PRELOAD = ["tensorforge.tuner.measure", "tensorforge.codegen"]
 
 @dataclass(frozen=True)
 class MeasureResult:
-    """Seconds per run of each round, or the reason there are none."""
+    """Seconds per run of each round, or the reason there are none; `threads` the kernel
+    ran with (None: the measurer does not say)."""
 
     costs: tuple = ()
     error: str | None = None
+    threads: int | None = None
 
     @property
-    def mean_cost(self) -> float:
-        return sum(self.costs) / len(self.costs) if self.costs and not self.error else math.inf
+    def cost(self) -> float:
+        """The fastest round (how results are ranked, see tuner/database.py); inf on error."""
+        return min(self.costs) if self.costs and not self.error else math.inf
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,10 @@ def _time(fn, args, s: _Settings) -> list[float]:
     return costs
 
 
-def _worker(conn, task: Task, artifact, args, expected, settings: _Settings) -> None:
+def _worker(conn, task: Task, artifact, args, expected, settings: _Settings,
+            threads: int) -> None:
     """Runs in the child: send ("ok", costs) or ("error", message)."""
+    os.environ["TENSORFORGE_NUM_THREADS"] = str(threads)
     try:
         fn = task.load(artifact)
         fn(*args)
@@ -103,10 +112,13 @@ def _death(exitcode: int | None) -> str:
 class LocalMeasurer:
     """Measure one config at a time (concurrent timing on a shared CPU would be noise)."""
 
+    worker = staticmethod(_worker)  # what runs in the child (the CUDA measurer's differs)
+
     def __init__(self, timeout: float = 10.0, repeat: int = 3, number: int = 1,
                  min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-5,
-                 context: str = "forkserver"):
+                 context: str = "forkserver", threads: int | None = None):
         self.timeout = timeout
+        self.threads = threads or num_threads()
         self.settings = _Settings(repeat, number, min_repeat_ms, rtol, atol)
         self.ctx = multiprocessing.get_context(context)
         if context == "forkserver":
@@ -125,14 +137,18 @@ class LocalMeasurer:
             yield self.measure_one(task, config)
 
     def measure_one(self, task: Task, config: Config) -> MeasureResult:
+        return replace(self._measure(task, config), threads=self.threads)
+
+    def _measure(self, task: Task, config: Config) -> MeasureResult:
         try:
             artifact = task.build(config)
         except Exception as e:
             return MeasureResult(error=f"build failed: {type(e).__name__}: {e}")
         args, expected = self._reference(task)
         parent, child = self.ctx.Pipe(duplex=False)
-        proc = self.ctx.Process(target=_worker, daemon=True,
-                                args=(child, task, artifact, args, expected, self.settings))
+        proc = self.ctx.Process(target=self.worker, daemon=True,
+                                args=(child, task, artifact, args, expected, self.settings,
+                                      self.threads))
         try:
             proc.start()
         except BaseException:
@@ -156,3 +172,13 @@ class LocalMeasurer:
                 proc.kill()
             proc.join(1.0)
             parent.close()
+
+
+def measurer_for(target, **options):
+    """The measurer whose records belong to `target`: CudaMeasurer (CUDA events on this
+    machine's GPU; its `target` names the device's sm_XX) for "cuda", else LocalMeasurer."""
+    from ..codegen import Target
+    if (target if isinstance(target, Target) else Target.parse(target)).is_gpu:
+        from .cuda_measure import CudaMeasurer
+        return CudaMeasurer(**options)
+    return LocalMeasurer(**options)

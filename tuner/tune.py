@@ -7,7 +7,9 @@
 
 Every result, errors included, is committed to the database the moment it arrives, so Ctrl-C
 loses nothing measured; the next run loads the task's records first and continues: configs
-already recorded count against `n_trials` and are never measured again.
+already recorded count against `n_trials` and are never measured again. Only records of the
+measurer's thread count (its `threads` attribute, when it has one) count: a config timed on
+one thread is measured again for two.
 """
 
 from __future__ import annotations
@@ -52,16 +54,24 @@ class TuneState:
             self.since_best += 1
 
 
-def _history(db: TuningDatabase, task: Task) -> tuple[list[Config], list[float]]:
-    """The task's recorded configs (latest record wins) that belong to its space."""
+def _history(db: TuningDatabase, task: Task,
+             threads: int | None = None) -> tuple[list[Config], list[float]]:
+    """The task's recorded configs (latest record wins) that belong to its space, of records
+    measured with `threads` threads (any when None)."""
     latest: dict[str, tuple[Config, float]] = {}
-    for r in db.records(task.target, task.workload):
+    for r in db.records(task.target, task.workload, threads):
         if r.config in task.space:
-            latest[r.config_key] = (r.config, r.mean_cost)
+            latest[r.config_key] = (r.config, r.cost)
         else:
             warnings.warn(f"{db.path}: record of {task.workload} has a config outside the "
                           f"task's space, ignored: {r.config}", RecordWarning, stacklevel=3)
     return [c for c, _ in latest.values()], [k for _, k in latest.values()]
+
+
+def record_of(task: Task, config: Config, result) -> Record:
+    """The database record of one MeasureResult."""
+    return Record(task.target, task.workload, task.template, config, list(result.costs),
+                  result.error, threads=result.threads)
 
 
 def transfer_data(db: TuningDatabase, tasks: Sequence[Task]):
@@ -90,7 +100,7 @@ def tune_task(task: Task, measure_fn: Callable, db: TuningDatabase, n_trials: in
         if len(data[0]):
             tuner.set_transfer(*data)
     state = TuneState(task, n_trials)
-    configs, costs = _history(db, task)
+    configs, costs = _history(db, task, getattr(measure_fn, "threads", None))
     for config, cost in zip(configs, costs):
         state.add(config, cost, not math.isfinite(cost))
     tuner.update(configs, costs)
@@ -101,12 +111,11 @@ def tune_task(task: Task, measure_fn: Callable, db: TuningDatabase, n_trials: in
         batch = tuner.next_batch(min(batch_size, n_trials - state.trials))
         done, done_costs = [], []
         for config, result in zip(batch, measure_fn(task, batch)):
-            db.add(Record(task.target, task.workload, task.template, config,
-                          list(result.costs), result.error))
+            db.add(record_of(task, config, result))
             done.append(config)
-            done_costs.append(result.mean_cost)
+            done_costs.append(result.cost)
             state.measured += 1
-            state.add(config, result.mean_cost, result.error is not None)
+            state.add(config, result.cost, result.error is not None)
             for cb in callbacks:
                 cb(state, config, result)
         tuner.update(done, done_costs)

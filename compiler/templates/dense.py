@@ -14,8 +14,9 @@ then each mr x nr tile of the output accumulates in registers (cache_write "loca
 at the tile) and the epilogue is applied on the tile as it is written out:
 
     for io.o in parallel(0, ceil(M/mr/mb)):      # order "io_jo" (mb = 1: no io.i loop);
-      for jo in serial(0, ceil(N/nr)):           #   "jo_io": for jo: for io (no row blocks)
-       for io.i in serial(0, mb):                # io = io.o*mb + io.i; an mb*mr x K block of A
+      for jo in serial(0, ceil(N/nr)):           #   "jo_io" swaps the roles of rows and
+       for io.i in serial(0, mb):                #   columns: for jo.o: for io: for jo.i in mb
+                                                 # io = io.o*mb + io.i; an mb*mr x K block of A
                                                  #   and a K x nr panel of Bp stay in L2
         acc = allocate(float32, [mr, nr], local)
         for ii in unrolled(0, mr): for ji in vectorized(0, nr): acc[ii, ji] = 0
@@ -27,8 +28,8 @@ at the tile) and the epilogue is applied on the tile as it is written out:
           D[io*mr + ii, jo*nr + ji] = epilogue(acc[ii, ji])      # guarded at M, N edges
 
 A batch axis (3-d A) is fused with the outer parallel loop. Knobs (see dense_space): mr, nr
-(register tile; nr a multiple of the vector width), kc (k unrolling), mb (row tiles per
-block), pack_b, order,
+(register tile; nr a multiple of the vector width), kc (k unrolling), mb (tiles per block of
+the inner tile loop: row tiles for "io_jo", column panels for "jo_io"), pack_b, order,
 parallel ("outer": the outermost tile loop, "fused": both tile loops fused, "none").
 """
 
@@ -53,17 +54,33 @@ def _registers(target) -> int:
     return 32 if _target(target).vector_bits >= 512 else 16
 
 
+MRS = (1, 2, 4, 6, 8, 12, 16)
+MBS = (1, 2, 4, 8, 16)
+
+
+def _column_tiles(target) -> list[int]:
+    return [n * _lanes(target) for n in (1, 2, 3, 4)]
+
+
+def _blocks(M: int, N: int, target) -> list[int]:
+    """mb candidates: 1 and those leaving more than one block of the smallest row tiles or
+    column panels. A block of all tiles is the other order's mb = 1 schedule, so a value
+    making one block for every tile size adds only duplicates. (Small shapes keep a few
+    duplicates: one block at the larger tiles, or a single panel under "jo_io".)"""
+    most = max(-(-M // MRS[0]), -(-N // _column_tiles(target)[0]))
+    return [b for b in MBS if b == 1 or b < most]
+
+
 def dense_space(M: int, N: int, K: int, target=None) -> dict:
     """Knob -> candidate values; register tiles that would not fit the register file are left
     out (mr * nr / lanes accumulators plus a few registers for A and B)."""
     lanes, regs = _lanes(target), _registers(target)
-    nrs = [n * lanes for n in (1, 2, 3, 4)]
-    mrs = [1, 2, 4, 6, 8, 12, 16]
+    nrs = _column_tiles(target)
     return {
-        "mr": [m for m in mrs if any(m * n // lanes + n // lanes + 1 <= regs for n in nrs)],
+        "mr": [m for m in MRS if any(m * n // lanes + n // lanes + 1 <= regs for n in nrs)],
         "nr": nrs,
         "kc": [1, 2, 4, 8],
-        "mb": [1, 4, 8, 16],
+        "mb": _blocks(M, N, target),
         "pack_b": [True, False],
         "order": ["io_jo", "jo_io"],
         "parallel": ["outer", "fused", "none"],
@@ -72,12 +89,15 @@ def dense_space(M: int, N: int, K: int, target=None) -> dict:
 
 def default_config(M: int, N: int, K: int, target=None) -> dict:
     """Two vector registers of columns, as many rows as keep ~12-16 accumulators, a row
-    count dividing M when one exists (no edge guards), B packed when there are enough rows."""
+    count dividing M when one exists (no edge guards; fewer rows than that: the smallest
+    tile holding them all), B packed when there are enough rows, blocks of up to 64 rows
+    that leave at least two blocks. A point of dense_space."""
     lanes, regs = _lanes(target), _registers(target)
     nr = 2 * lanes if N > lanes else lanes
     rows = (8, 6, 4) if regs >= 32 else (6, 4)
-    mr = next((m for m in rows if M % m == 0), rows[1] if M >= rows[1] else max(M, 1))
-    mb = max(1, min(64 // mr, -(-M // mr) // 2))
+    mr = next((m for m in rows if M % m == 0), rows[1] if M >= rows[1] else
+              min(m for m in MRS if m >= M))
+    mb = max(b for b in _blocks(M, N, target) if b <= max(1, min(64 // mr, -(-M // mr) // 2)))
     return {"mr": mr, "nr": nr, "kc": 1, "mb": mb, "pack_b": M >= 2 * mr and K * N >= 4096,
             "order": "io_jo", "parallel": "outer"}
 
@@ -94,7 +114,7 @@ def dense(A, B, config: dict, transpose_b: bool = False, name: str = "dense"):
     if B.shape[bk] != K or B.ndim - 2 not in (0, len(batch)) or (B.ndim == 3 and B.shape[0] != batch[0]):
         raise TEError(f"dense: shapes {list(A.shape)} and {list(B.shape)} do not contract")
     k = te.reduce_axis((0, K), name="k")
-    nr = config["nr"]
+    nr = config.get("nr")  # only packing uses it
 
     def b_at(bidx, kk, j):
         pre = (bidx,) if B.ndim == 3 else ()
@@ -150,15 +170,14 @@ def dense_schedule(outs, config: dict, target=None, anchor=None) -> te.Schedule:
     io, jo, ii, ji = O.tile(i, j, mr, nr)
     mb = config.get("mb", 1)
     at = None
-    if config.get("order", "io_jo") == "jo_io":
-        O.reorder(jo, io, ii, ji)
-        first, second = jo, io
-    elif mb > 1:  # row blocks of mb tiles: A block and B panel both stay in L2
-        first, at = O.split(io, mb)
-        O.reorder(first, jo, at, ii, ji)
-        second = jo
+    outer, inner = (jo, io) if config.get("order", "io_jo") == "jo_io" else (io, jo)
+    if mb > 1:  # blocks of mb tiles of the outer loop, whose operand block stays in L2
+        first, at = O.split(outer, mb)
+        O.reorder(first, inner, at, ii, ji)
+        second = inner
     else:
-        first, second = io, jo
+        O.reorder(outer, inner, ii, ji)
+        first, second = outer, inner
     if b:
         first = O.fuse(b[0], first)
     par = config.get("parallel", "outer")

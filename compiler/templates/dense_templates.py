@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import te, tir
 from ..ops import broadcast_shapes
 from ..topi.common import broadcast_index
 from ..topi.tensor import _reshape_index
 from .dense import default_config, dense, dense_schedule, dense_space
+from .packing import blocked
 from .registry import Template, register_template
 
 DENSE_DTYPES = frozenset({"float32"})
@@ -80,17 +79,15 @@ def pack(node, config) -> dict:
     """B (or B^T for transB) -> panels Bp[jo, k, ji] = B[k, jo*nr + ji], zero padded."""
     if not _const_b(node):
         return {}
-    d, nr = _Dims(node), config["nr"]
+    d = _Dims(node)
     b = node.inputs[1].data.reshape(d.N, d.K) if d.trans_b else node.inputs[1].data.reshape(d.K, d.N).T
-    panels = -(-d.N // nr)
-    padded = np.zeros((panels * nr, d.K), b.dtype)
-    padded[:d.N] = b
-    return {1: np.ascontiguousarray(padded.reshape(panels, nr, d.K).transpose(0, 2, 1))}
+    return {1: blocked(b, config["nr"])}
 
 
 def _b_view(node, b, d, nr):
-    """B as dense reads it: [K, N] from panels, or the operand itself / its batched view."""
-    if _const_b(node):
+    """B as dense reads it: [K, N] from panels (nr None: B was not packed, the GPU template),
+    or the operand itself / its batched view."""
+    if _const_b(node) and nr is not None:
         return te.compute((d.K, d.N), lambda k, j: b[j // nr, k, j % nr], "B.panels"), False
     if node.op == "Gemm":
         return b, d.trans_b
@@ -129,7 +126,7 @@ def compute(node, inputs, config):
     """The node's output (its own shape) from the dense product plus Gemm's alpha/beta*C."""
     d, out = _Dims(node), node.outputs[0]
     a, b, *c = inputs
-    bv, trans = _b_view(node, b, d, config["nr"])
+    bv, trans = _b_view(node, b, d, config.get("nr"))
     prod = dense(_a_view(node, a, d), bv, {**config, "pack_b": config.get("pack_b", False)},
                  transpose_b=trans, name=out.name + ".dense")
     if node.op == "Gemm":
@@ -157,14 +154,20 @@ def _gemm_epilogue(node, prod, c):
     return te.compute(out.shape, body, out.name)
 
 
-def schedule(outs, anchor, config, target=None) -> te.Schedule:
-    """dense_schedule on the group output viewed at the dense shape."""
+def dense_output(outs, anchor):
+    """(the group output viewed at the dense shape, the dense tensor)."""
     (out,) = outs
     dense_t = _dense_of(anchor)
     if tuple(out.shape) != tuple(dense_t.shape):
         src = out
         out = te.compute(dense_t.shape, lambda *c: src[_reshape_index(src.shape, dense_t.shape, c)],
                          src.name + ".flat")
+    return out, dense_t
+
+
+def schedule(outs, anchor, config, target=None) -> te.Schedule:
+    """dense_schedule on the group output viewed at the dense shape."""
+    out, dense_t = dense_output(outs, anchor)
     return dense_schedule([out], {**config, "pack_b": config.get("pack_b", False)}, target,
                           anchor=dense_t)
 

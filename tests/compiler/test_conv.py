@@ -171,3 +171,27 @@ def test_conv2d_asm_vector_registers(target, zmm):
     loop = _inner_loop(kernel.source("asm"))
     assert loop.count("vfmadd") >= 6
     assert ("zmm" in loop) == zmm and ("zmm" in kernel.source("asm")) == zmm
+
+
+def test_every_knob_value_is_its_own_loop_nest():
+    """No knob of the space is inert: each value of each knob, the others at the default,
+    lowers to a different loop nest."""
+    node = conv_node("Conv", (1, 32, 14, 14), np.ones((32, 32, 3, 3), "f4"), pads=(1,) * 4)
+    default, space = CONV2D.default(node, AVX512), CONV2D.space(node, AVX512)
+    for knob, values in space.items():
+        nests = {build_conv(node, CONV2D, {**default, knob: v}, AVX512)[0].source("tir")
+                 for v in values}
+        assert len(nests) == len(values), knob
+
+
+@pytest.mark.parametrize("config", [
+    {"oc_bn": 32, "ow_bn": 4, "oh_bn": 4, "ic_bn": 5, "outer": "oh_oc", "unroll_kw": True},
+    {"oc_bn": 16, "ow_bn": 7, "oh_bn": 2, "ic_bn": 10, "outer": "oc_oh", "unroll_kw": False},
+])
+def test_row_and_channel_blocks_with_tails(config):
+    """oh_bn not dividing the rows (guarded store, zero-extended input), ic_bn splitting the
+    channels, two row blocks per parallel step."""
+    rng = np.random.default_rng(3)
+    node = conv_node("Conv", (2, 10, 9, 11), rng.standard_normal((40, 10, 3, 3)).astype("f4"),
+                     rng.standard_normal(40).astype("f4"), pads=(1, 0, 1, 2))
+    _check(node, rng.standard_normal((2, 10, 9, 11)).astype("f4"), "add_relu", CONV2D, config)

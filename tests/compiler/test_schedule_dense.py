@@ -114,3 +114,15 @@ def test_edge_tiles_get_a_guarded_copy_and_whole_tiles_none():
     assert "if (" in fast and "< 20" not in fast.split("dense.local[")[1]  # whole tile: no guard
     assert "< 20" in slow
     check(20, 64, 16, cfg, epilogue=False)
+
+
+@pytest.mark.parametrize("order", ["io_jo", "jo_io"])
+def test_every_block_size_is_its_own_schedule(order):
+    """mb blocks the outer tile loop in either order: no two mb values lower alike."""
+    cfg = {**default_config(64, 64, 64, TARGET), "order": order}
+    nests = set()
+    for mb in dense_space(64, 64, 64, TARGET)["mb"]:
+        args, s = build_dense(64, 64, 64, {**cfg, "mb": mb})
+        nests.add(str(te.lower(s, args, name="dense")))
+    assert len(nests) == len(dense_space(64, 64, 64, TARGET)["mb"])
+

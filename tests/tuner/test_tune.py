@@ -33,11 +33,12 @@ class FakeMeasure:
 
     def __init__(self):
         self.measured = []
+        self.threads = None
 
     def __call__(self, task, configs):
         for c in configs:
             self.measured.append(task.space.index(c))
-            yield MeasureResult(costs=(task.scale * bowl(c),))
+            yield MeasureResult(costs=(task.scale * bowl(c),), threads=self.threads)
 
 
 @pytest.fixture
@@ -62,11 +63,21 @@ def test_ctrl_c_then_resume_measures_nothing_twice(db):
     state = tune_task(task, second, db, n_trials=40, tuner="xgb")
     assert not set(first.measured) & set(second.measured)
     assert len(second.measured) == 27 and state.trials == 40 and len(db) == 40
-    assert state.best_cost == min(r.mean_cost for r in db.records())
+    assert state.best_cost == min(r.cost for r in db.records())
     # a finished task resumes to nothing
     third = FakeMeasure()
     tune_task(task, third, db, n_trials=40, tuner=RandomTuner(task.space))
     assert third.measured == []
+
+
+def test_resume_counts_only_records_of_the_measurers_thread_count(db):
+    task, one = BowlTask(), FakeMeasure()
+    one.threads = 1
+    tune_task(task, one, db, n_trials=5, tuner=RandomTuner(task.space, seed=1))
+    two = FakeMeasure()
+    two.threads = 2
+    state = tune_task(task, two, db, n_trials=5, tuner=RandomTuner(task.space, seed=1))
+    assert two.measured == one.measured and state.trials == 5 and len(db) == 10
 
 
 def test_early_stopping(db):

@@ -1,6 +1,8 @@
 """`tune` on a real (small) model with the real measurer: records land in the database, Ctrl-C
 then rerun measures nothing twice, `compile` picks the best configs up, and the CLI command."""
 
+import logging
+
 import numpy as np
 import onnx
 import pytest
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 import tensorforge
 from tensorforge.cli_tune import tune as tune_cmd
 from tensorforge.compiler import GraphBuilder
-from tensorforge.tuner import LocalMeasurer, TuningDatabase, tune
+from tensorforge.tuner import LocalMeasurer, Record, TuningDatabase, tune
 from tensorforge.tuner.database import config_key
 
 W = np.random.default_rng(1).standard_normal((24, 40)).astype(np.float32)
@@ -70,6 +72,24 @@ def test_compile_uses_the_best_configs(tuned):
     assert kernel.config == task.best_config
     x = np.random.default_rng(0).standard_normal((12, 24)).astype(np.float32)
     np.testing.assert_allclose(module.run(x)[0], np.maximum(x @ W, 0), rtol=1e-4, atol=1e-4)
+
+
+def test_compile_looks_up_records_of_its_thread_count(tmp_path, monkeypatch, caplog):
+    from tensorforge.api import load_best_configs
+    from tensorforge.codegen import Target
+    target = Target.parse("llvm")
+    with TuningDatabase(tmp_path / "t.db") as db:
+        for workload, tile, cost, threads in (("w", 1, 1e-3, 1), ("w", 2, 2e-3, 2),
+                                              ("v", 3, 1e-3, 1), ("v", 4, 3e-3, None)):
+            db.add(Record(str(target), workload, "dense", {"tile": tile}, [cost],
+                          threads=threads))
+    monkeypatch.setenv("TENSORFORGE_NUM_THREADS", "2")
+    with caplog.at_level(logging.DEBUG, logger="tensorforge"):
+        configs = load_best_configs(tmp_path / "t.db", target)
+    assert configs == {"w": {"tile": 2}, "v": {"tile": 3}}        # v: none at 2 threads
+    assert "v: no record measured with 2 threads; using one measured with 1" in caplog.text
+    assert "w:" not in caplog.text
+    assert load_best_configs(tmp_path / "t.db", target, threads=1)["w"] == {"tile": 1}
 
 
 def test_ctrl_c_then_rerun_resumes(tmp_path):

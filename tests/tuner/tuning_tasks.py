@@ -87,3 +87,21 @@ def bowl_space(values=10):
 def bowl(config) -> float:
     """A smooth bowl with its minimum (1 ms) at TARGET: a structure a model can learn."""
     return 1e-3 * (1 + sum(w * (config[k] - TARGET[k]) ** 2 for k, w in WEIGHTS.items()))
+
+
+def _fill_thread_count(x, y):
+    from tensorforge.codegen import num_threads
+    y[:] = num_threads()
+
+
+@dataclass(eq=False)
+class ThreadCountTask(SleepTask):
+    """y = the thread count kernels run with in the worker; the reference says `threads`."""
+
+    threads: int = 1
+
+    def load(self, artifact):
+        return _fill_thread_count
+
+    def reference(self, args):
+        return [np.full(8, self.threads, np.float32)]
