@@ -34,10 +34,9 @@ from __future__ import annotations
 import math
 import re
 import struct
-from dataclasses import dataclass
 
 from ..compiler import tir
-from ..compiler.tir import Const, Var
+from ..compiler.tir import Barrier, Const, Var
 from ..compiler.tir_simplify import bounds, simplify, simplify_expr
 from ..compiler.tir_vectorize import vectorize
 from . import cuda_lanes
@@ -65,7 +64,7 @@ MATH = {"exp": ("expf", "__expf"), "exp2": ("exp2f", "exp2f"), "log": ("logf", "
         "fabs": ("fabsf", "fabsf"), "floor": ("floorf", "floorf"), "ceil": ("ceilf", "ceilf"),
         "round": ("rintf", "rintf"), "trunc": ("truncf", "truncf"), "pow": ("powf", "powf"),
         "sin": ("sinf", "sinf"), "cos": ("cosf", "cosf"), "tanh": ("tanhf", "tanhf"),
-        "erf": ("erff", "erff"), "fma": ("fmaf", "fmaf")}
+        "erf": ("erff", "erff"), "fmod": ("fmodf", "fmodf"), "fma": ("fmaf", "fmaf")}
 _HELPER = "template <typename T> __host__ __device__ __forceinline__ T tf_{name}(T a, T b) {{\n" \
           "  if (b == 0) return 0;\n{body}\n}}"
 HELPERS = {  # emitted once at the top of a source that uses them
@@ -78,13 +77,6 @@ HELPERS = {  # emitted once at the top of a source that uses them
 
 class CudaCodegenError(CodegenError):
     """The loop IR cannot become a valid CUDA kernel (bad nesting, launch limits, dtypes)."""
-
-
-@dataclass(frozen=True)
-class Barrier(tir.Stmt):
-    """`__syncthreads()`: every thread of the block waits here, and shared-memory writes
-    before it are visible after it. (A loop-IR statement; it lives here until compiler/tir.py
-    grows GPU statements.)"""
 
 
 def launch_dims(func: tir.PrimFunc) -> tuple:
@@ -110,23 +102,32 @@ def kernel_name(func: tir.PrimFunc) -> str:
 
 
 def _check_nesting(func: tir.PrimFunc):
-    """GPU loops may not nest in their own kind, blocks not in threads, GPU loops and barriers
-    not in vectorized loops; loops may not be CPU-parallel."""
+    """Blocks may not nest in threads, GPU loops and barriers not in vectorized loops; loops
+    may not be CPU-parallel. A GPU loop inside a loop of its own kind is the same hardware
+    index (a cooperative phase, such as a shared-memory load, inside each thread's work), so
+    it may not be wider than that loop."""
     def visit(s, outer: tuple):
-        if isinstance(s, Barrier) and tir.VECTORIZED in outer:
+        if isinstance(s, Barrier) and tir.VECTORIZED in (k for k, _ in outer):
             raise CudaCodegenError(f"{func.name}: barrier inside a vectorized loop")
         if isinstance(s, tir.For):
             where = f"{func.name}: {s.kind} loop {s.var.name}"
+            kinds = [k for k, _ in outer]
+            extent = simplify_expr(s.extent)
             if s.kind == tir.PARALLEL:
                 raise CudaCodegenError(f"{where}: CPU-parallel loops do not run on a GPU; "
                                        "bind it to blockIdx/threadIdx")
-            if s.kind in tir.GPU_LOOP_KINDS and s.kind in outer:
-                raise CudaCodegenError(f"{where} nests inside another {s.kind} loop")
-            if s.kind in tir.GPU_LOOP_KINDS and tir.VECTORIZED in outer:
+            wider = [e for k, e in outer if k == s.kind and e < extent.value] \
+                if s.kind in tir.GPU_LOOP_KINDS and isinstance(extent, Const) else []
+            if wider:
+                raise CudaCodegenError(f"{where} has extent {extent.value} inside a {s.kind} "
+                                       f"loop of extent {wider[0]}: the same thread index "
+                                       "cannot be wider there")
+            if s.kind in tir.GPU_LOOP_KINDS and tir.VECTORIZED in kinds:
                 raise CudaCodegenError(f"{where} nests inside a vectorized loop")
-            if s.kind in BLOCK_KINDS and any(k in THREAD_KINDS for k in outer):
+            if s.kind in BLOCK_KINDS and any(k in THREAD_KINDS for k in kinds):
                 raise CudaCodegenError(f"{where} nests inside a threadIdx loop")
-            outer = outer + (s.kind,)
+            bound = extent.value if isinstance(extent, Const) else None
+            outer = outer + ((s.kind, bound),)
         for c in tir.children(s):
             if isinstance(c, tir.Stmt):
                 visit(c, outer)
@@ -164,6 +165,7 @@ class _Emitter:
         self.names, self.taken, self.lane_vars = {}, set(), {}
         self.helpers, self.ranges, self.lines = set(), {}, []
         self.depth, self.guards, self.shared_bytes = 1, 0, 0
+        self.thread_vars: set = set()  # vars of the enclosing threadIdx loops
 
     # ------------------------------------------------------------ names and types
     def name(self, obj) -> str:
@@ -222,9 +224,11 @@ class _Emitter:
             return f"({a} {BOOL_OPS[e.op]} {b})"
         if e.op in INFIX:
             return f"({a} {INFIX[e.op]} {b})"
-        if e.op in ("min", "max"):
-            fn = e.op if kind != "float" else f"f{e.op}" + ("f" if e.dtype == "float32" else "")
-            return f"{fn}({a}, {b})"
+        if e.op in ("min", "max") and kind == "float":
+            return f"f{e.op}{'f' if e.dtype == 'float32' else ''}({a}, {b})"
+        if e.op in ("min", "max"):  # one C type for both: CUDA overloads min/max per type
+            t = self.ctype(e.dtype)
+            return f"{e.op}(({t}){a}, ({t}){b})"
         return self.divmod(e, a, b, kind)
 
     def divmod(self, e, a: str, b: str, kind: str) -> str:
@@ -288,10 +292,13 @@ class _Emitter:
     def s_Barrier(self, s):
         if self.guards:
             raise CudaCodegenError(f"{self.func.name}: barrier inside a thread loop shorter "
-                                   "than the block; not every thread would reach it")
+                                   "than the block or an `if` on a thread index; not every "
+                                   "thread would reach it")
         self.emit("__syncthreads();")
 
     def s_IfThenElse(self, s):
+        divergent = bool(self.thread_vars.intersection(tir.free_vars(s.cond)))
+        self.guards += divergent  # threads may differ here: no barrier below
         self.block(f"if ({self.top(s.cond)})", s.then_case)
         if s.else_case is not None:
             self.lines[-1] += " else {"
@@ -299,6 +306,7 @@ class _Emitter:
             self.stmt(s.else_case)
             self.depth -= 1
             self.emit("}")
+        self.guards -= divergent
 
     def s_LetStmt(self, s):
         def body():
@@ -380,6 +388,8 @@ class _Emitter:
         start = hw if isinstance(lo, Const) and lo.value == 0 else f"{self.top(lo)} + {hw}"
         guarded = ext.value < self.launch[s.kind]
         self.guards += guarded and s.kind in THREAD_KINDS
+        if s.kind in THREAD_KINDS:
+            self.thread_vars.add(s.var)
 
         def body():
             self.emit(f"const {self.loop_type(s.var)} {self.name(s.var)} = {start};")

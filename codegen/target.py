@@ -1,8 +1,15 @@
-"""Targets as data: which CPU the LLVM backend compiles for, and whether this host can run it.
+"""Targets as data: which CPU the LLVM backend compiles for, and whether this host can run it;
+or which NVIDIA GPU architecture the CUDA backend compiles for.
 
     Target.parse("llvm")                      # this host: its CPU name and exact features
     Target.parse("llvm -mcpu=avx512")         # alias of LLVM's x86-64-v4
     Target.parse("llvm -mcpu=haswell -mattr=+avx2,+fma")
+    Target("cuda -arch=sm_90")                # Target(text) is Target.parse(text)
+    Target("cuda")                            # no -arch: compiled for sm_80 (the runtime may
+                                              #   refine it from the device: with_arch)
+
+A CUDA target carries the limits schedules respect (warp size 32, 1024 threads per block,
+48 KiB of static shared memory per block, 128-bit vector loads).
 
 A CPU name is checked by LLVM itself (any name LLVM knows works). The SIMD features a named
 CPU implies are probed by compiling one tiny function per feature and looking for the
@@ -23,6 +30,11 @@ import llvmlite.binding as llvm
 
 from ..compiler.errors import TensorForgeError
 
+CUDA_TRIPLE = "nvptx64-nvidia-cuda"
+CUDA_DEFAULT_ARCH = "sm_80"  # what "cuda" without -arch compiles for
+CUDA_ARCH = re.compile(r"^sm_\d{2,3}a?$")
+CUDA_LIMITS = {"warp_size": 32, "max_threads_per_block": 1024,
+               "shared_memory_per_block": 48 * 1024, "vector_bits": 128}
 ALIASES = {"avx512": "x86-64-v4", "avx2": "x86-64-v3"}
 EXAMPLE_CPUS = ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "haswell", "skylake-avx512",
                 "icelake-server", "sapphirerapids", "znver3", "znver4", "avx512 (alias)")
@@ -111,21 +123,45 @@ def _parse_mattr(text: str) -> tuple:
     return items
 
 
+def _parse_cuda(text: str, options: list) -> "Target":
+    arch = ""
+    for w in options:
+        key, eq, value = w.partition("=")
+        if key != "-arch" or not eq:
+            raise TargetError(f"unknown target option {w!r} in {text!r}: expected "
+                              "'cuda [-arch=sm_XX]'")
+        if not CUDA_ARCH.match(value):
+            raise TargetError(f"bad CUDA architecture {value!r} in {text!r}: expected sm_XX "
+                              "(sm_80, sm_90, ...)")
+        arch = value
+    return Target("", (), CUDA_TRIPLE, "cuda", arch)
+
+
 @dataclass(frozen=True)
 class Target:
-    """An LLVM CPU target. `features` is the set of CPU features its code may use."""
+    """An LLVM CPU target (`features`: the CPU features its code may use) or a CUDA GPU
+    target (`arch`: "sm_90", or "" when not given). `Target(text)` parses `text`."""
 
     cpu: str
     mattr: tuple = ()
     triple: str = field(default_factory=lambda: llvm.get_process_triple())
     kind: str = "llvm"
+    arch: str = ""
+
+    def __post_init__(self):
+        if self.kind == "llvm" and self.cpu.split()[:1] in (["llvm"], ["cuda"]):
+            parsed = Target.parse(self.cpu)  # Target("cuda -arch=sm_90")
+            for f in ("cpu", "mattr", "triple", "kind", "arch"):
+                object.__setattr__(self, f, getattr(parsed, f))
 
     @staticmethod
     def parse(text: str) -> "Target":
         words = text.split()
+        if words and words[0] == "cuda":
+            return _parse_cuda(text, words[1:])
         if not words or words[0] != "llvm":
             raise TargetError(f"unsupported target {text!r}: expected 'llvm [-mcpu=NAME] "
-                              f"[-mattr=+feat,...] [-mtriple=TRIPLE]'")
+                              f"[-mattr=+feat,...] [-mtriple=TRIPLE]' or 'cuda [-arch=sm_XX]'")
         opts = {}
         for w in words[1:]:
             key, eq, value = w.partition("=")
@@ -153,25 +189,67 @@ class Target:
     def mattr_string(self) -> str:
         return ",".join(self.mattr)
 
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind == "cuda"
+
+    @property
+    def compile_arch(self) -> str:
+        """The sm_XX that CUDA code is compiled for."""
+        return self.arch or CUDA_DEFAULT_ARCH
+
+    def with_arch(self, arch: str) -> "Target":
+        """This CUDA target for a given architecture (the device's, found by the runtime)."""
+        if not self.is_gpu:
+            raise TargetError(f"with_arch: target '{self}' is not a CUDA target")
+        return _parse_cuda(f"cuda -arch={arch}", [f"-arch={arch}"])
+
+    def _gpu_limit(self, name: str) -> int:
+        if not self.is_gpu:
+            raise TargetError(f"target '{self}' is not a GPU target: it has no {name}")
+        return CUDA_LIMITS[name]
+
+    @property
+    def warp_size(self) -> int:
+        return self._gpu_limit("warp_size")
+
+    @property
+    def max_threads_per_block(self) -> int:
+        return self._gpu_limit("max_threads_per_block")
+
+    @property
+    def shared_memory_per_block(self) -> int:
+        """Bytes of static shared memory one block may allocate."""
+        return self._gpu_limit("shared_memory_per_block")
+
     def machine(self, opt: int = 3):
+        if self.is_gpu:
+            raise TargetError(f"target '{self}' is compiled by the CUDA backend, not LLVM")
         return target_machine(self.triple, self.cpu, self.mattr_string, opt)
 
     @functools.cached_property
     def features(self) -> frozenset:
-        """Probed SIMD features plus every feature -mattr turns on."""
+        """Probed SIMD features plus every feature -mattr turns on (none for a GPU)."""
+        if self.is_gpu:
+            return frozenset()
         on = {f[1:] for f in self.mattr if f[0] == "+"}
         return probe_features(self.triple, self.cpu, self.mattr_string) | frozenset(on)
 
     @property
     def vector_bits(self) -> int:
-        """Widest SIMD register the code generator should fill."""
+        """Widest SIMD register (GPU: widest load, float4) the code generator should fill."""
+        if self.is_gpu:
+            return CUDA_LIMITS["vector_bits"]
         return 512 if "avx512f" in self.features else 256 if "avx" in self.features else 128
 
     def missing_features(self) -> list:
         return sorted(self.features - host_features())
 
     def check_runnable(self) -> None:
-        """Raise TargetError naming the CPU features this host lacks for this target."""
+        """Raise TargetError naming the CPU features this host lacks for this target (a GPU
+        target is checked against its device by the CUDA runtime, not here)."""
+        if self.is_gpu:
+            return
         if self.triple.split("-")[0] != llvm.get_process_triple().split("-")[0]:
             raise TargetError(f"target {self} is for {self.triple}; this host is "
                               f"{llvm.get_process_triple()}")
@@ -181,6 +259,8 @@ class Target:
                               f"target '{self}': missing CPU features {', '.join(missing)}")
 
     def __str__(self) -> str:
+        if self.is_gpu:
+            return f"cuda -arch={self.arch}" if self.arch else "cuda"
         parts = [self.kind, f"-mcpu={self.cpu}"]
         if self.mattr:
             parts.append(f"-mattr={self.mattr_string}")

@@ -25,10 +25,12 @@ from typing import Mapping
 import numpy as np
 
 from . import te, tir
+from .float16 import widen_float16
 from .graph import Graph, Node, Value
 from .ops import Pattern, get_op
 from .te import ComputeOp
-from .templates import GENERIC_INJECTIVE, GENERIC_REDUCTION, Template, select_template
+from .templates import (GENERIC_INJECTIVE, GENERIC_REDUCTION, GPU_INJECTIVE, GPU_REDUCTION,
+                        Template, select_template, target_kind)
 from .topi import COMPUTE
 from .topi.common import LoweringError, te_shape
 
@@ -53,9 +55,12 @@ def _body(node: Node) -> Graph:
     return Graph(tuple(v for v in node.inputs if not v.is_const), node.outputs, (node,), node.op)
 
 
-def _anchor(body: Graph) -> tuple[Node | None, Template]:
-    """The body node a template claims, else the generic template by the group's pattern."""
-    claimed = [(n, t) for n in body.nodes if (t := select_template(n)) is not None]
+def _anchor(body: Graph, target=None) -> tuple[Node | None, Template]:
+    """The body node a template claims, else the generic template by the group's pattern.
+    A node touching an empty tensor is left to its plain compute (a product over an empty
+    axis is a fill: nothing for a template to tile)."""
+    claimed = [(n, t) for n in body.nodes if not _touches_empty(n)
+               and (t := select_template(n, target)) is not None]
     if claimed:
         return claimed[-1]
     heavy = [n for n in body.nodes if get_op(n.op).pattern >= Pattern.OUT_ELEMWISE_FUSABLE
@@ -69,36 +74,56 @@ def _anchor(body: Graph) -> tuple[Node | None, Template]:
     if missing:
         raise LoweringError(f"cannot lower ops {missing}: no tensor-expression definition")
     reduces = any(get_op(n.op).pattern == Pattern.REDUCTION for n in body.nodes)
+    if target_kind(target) == "cuda":
+        return None, GPU_REDUCTION if reduces else GPU_INJECTIVE
     return None, GENERIC_REDUCTION if reduces else GENERIC_INJECTIVE
 
 
-def _check_values(node: Node, body: Graph):
-    for n in body.nodes:
-        for v in n.inputs + n.outputs:
-            if 0 in v.shape:
-                raise LoweringError(f"{n.op} node {n.name!r}: empty tensor %{v.name} "
-                                    f"{v.type_str()} cannot be lowered")
-            if v.dtype == "float16":
-                raise LoweringError(f"{n.op} node {n.name!r}: float16 kernels are not "
-                                    "supported yet")
+# ---------------------------------------------------------------- empty tensors
+# An empty tensor (a 0 among its dims) is a legal value that holds no bytes: a kernel never
+# takes one as a parameter (so it needs no memory), a node whose outputs are all empty is not
+# computed, and a node with no non-empty output is no kernel at all. An empty value is a te
+# placeholder outside the params: the reductions over it (te: an empty reduction is its init)
+# and the selects that skip it never read it; a compute that does read it fails te.lower,
+# which becomes a LoweringError naming the node.
+
+
+def _is_empty(v: Value) -> bool:
+    return v.size == 0
+
+
+def _touches_empty(n: Node) -> bool:
+    return any(map(_is_empty, n.inputs + n.outputs))
+
+
+def writes_nothing(node: Node) -> bool:
+    """Whether every output of a top-level node is empty: its kernel would do nothing, so
+    lower_graph builds none (and the tuner has no task)."""
+    return all(map(_is_empty, node.outputs))
 
 
 class _Builder:
     """Tensor expressions of one group: placeholders, constants, computes."""
 
-    def __init__(self, node: Node, anchor: Node | None, template: Template, config: dict):
+    def __init__(self, node: Node, body: Graph, anchor: Node | None, template: Template,
+                 config: dict):
         self.node, self.anchor, self.template, self.config = node, anchor, template, config
-        self.body = _body(node)
+        self.body = body
         self.env: dict = {}
         self.params: list = []  # (Value, te.Tensor) in param order
+        self.empties: dict = {}  # te placeholder of an empty value -> the value
         for k, v in enumerate(self.body.inputs):
+            if _is_empty(v):
+                self.env[v] = self._empty(v)
+                continue
             t = te.placeholder(te_shape(v.shape), v.dtype, f"in{k}")
             self.env[v] = t
             self.params.append((v, t))
         self.anchor_tensor = None
         for n in self.body.nodes:
             self._emit(n)
-        self.outs = [self._output(v, k) for k, v in enumerate(self.body.outputs)]
+        self.outs = [self._output(v, k) for k, v in enumerate(self.body.outputs)
+                     if not _is_empty(v)]
 
     def _tensor(self, v: Value):
         if v not in self.env:
@@ -108,6 +133,8 @@ class _Builder:
         return self.env[v]
 
     def _constant(self, v: Value):
+        if _is_empty(v):
+            return self._empty(v)
         if v.size == 1:  # an immediate: inlined into every read
             value = v.data.reshape(()).item()
             return te.compute(te_shape(v.shape), lambda *i: tir.Const(value, v.dtype), "imm")
@@ -116,6 +143,9 @@ class _Builder:
         return t
 
     def _emit(self, n: Node):
+        if all(map(_is_empty, n.outputs)):
+            self.env.update((v, self._empty(v)) for v in n.outputs)
+            return
         if n is self.anchor:
             packed = self.template.pack(n, self.config) if self.template.pack else {}
             ins = [self._packed(n.inputs[k], arr) if k in packed else self._tensor(v)
@@ -127,6 +157,12 @@ class _Builder:
         results = (result,) if isinstance(result, te.Tensor) else tuple(result)
         for v, t in zip(n.outputs, results):
             self.env[v] = t
+
+    def _empty(self, v: Value) -> te.Tensor:
+        """An empty value: a placeholder no kernel param binds (there is nothing to pass)."""
+        t = te.placeholder(v.shape, v.dtype, f"empty.{v.name}")
+        self.empties[t] = v
+        return t
 
     def _packed(self, original: Value, data: np.ndarray):
         data = np.ascontiguousarray(data)
@@ -146,18 +182,33 @@ class _Builder:
         return t
 
 
-def _tables(sched, known) -> list:
-    """Placeholders carrying compile-time data (topi tables) that the schedule reads."""
-    seen, found, todo = set(), [], list(sched.outputs)
+def _reachable(outs) -> list:
+    """Every tensor the tensors `outs` are computed from (themselves included)."""
+    seen, order, todo = set(), [], list(outs)
     while todo:
         t = todo.pop()
         if t in seen:
             continue
         seen.add(t)
-        if getattr(t.op, "data", None) is not None and t not in known:
-            found.append(t)
+        order.append(t)
         todo.extend(t.op.input_tensors())
-    return found
+    return order
+
+
+def _tables(sched, known) -> list:
+    """Placeholders carrying compile-time data (topi tables) that the schedule reads."""
+    return [t for t in _reachable(sched.outputs)
+            if getattr(t.op, "data", None) is not None and t not in known]
+
+
+def _check_no_empty_reads(node: Node, outs, empties: dict):
+    """An empty tensor has no element to read: a compute reading one (Gather from an empty
+    axis, Resize of an empty image) is refused; ONNX Runtime fails on these too."""
+    for t in _reachable(outs):
+        read = [empties[x] for x in t.op.input_tensors() if x in empties]
+        if read:
+            raise LoweringError(f"{node.op} node {node.name!r}: {t.name} reads the empty tensor "
+                                f"%{read[0].name} {read[0].type_str()}, which has no elements")
 
 
 def _rebind(func: tir.PrimFunc, shapes: dict) -> tir.PrimFunc:
@@ -223,22 +274,30 @@ def _kernel_name(node: Node, index: int | None) -> str:
 # ---------------------------------------------------------------- entry points
 
 
-def _template_of(node: Node):
-    body = _body(node)
-    _check_values(node, body)
-    return _anchor(body)
+def _template_of(node: Node, target=None):
+    """The group's graph as its kernel computes it (float16 arithmetic in float32, see
+    compiler/float16.py), the node a template claims in it for `target`, and that template."""
+    body = widen_float16(_body(node))
+    return (body, *_anchor(body, target))
 
 
 def task_space(node: Node, target) -> dict:
     """The knobs of the template that lowers `node` (for the tuner)."""
-    anchor, template = _template_of(node)
+    _, anchor, template = _template_of(node, target)
     return template.space(anchor or node, target)
 
 
+def task_default(node: Node, target) -> dict:
+    """The config `node` is lowered with untuned (its template's default)."""
+    _, anchor, template = _template_of(node, target)
+    return template.default(anchor or node, target)
+
+
 def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
-    anchor, template = _template_of(node)
+    body, anchor, template = _template_of(node, target)
     config = dict(config) if config is not None else template.default(anchor or node, target)
-    b = _Builder(node, anchor, template, config)
+    b = _Builder(node, body, anchor, template, config)
+    _check_no_empty_reads(node, b.outs, b.empties)
     try:
         sched = template.schedule(b.outs, b.anchor_tensor, config, target)
     except te.TEError as err:
@@ -249,9 +308,9 @@ def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
         data = np.ascontiguousarray(t.op.data)
         data.setflags(write=False)
         b.params.append((Value(f"{name}.{t.name}", tuple(data.shape), str(data.dtype), data), t))
-    outputs = tuple(node.outputs)
+    outputs = tuple(v for v in node.outputs if not _is_empty(v))
     args = [t for _, t in b.params] + list(sched.outputs)
-    func = te.lower(sched, args, name)
+    func = te.lower(sched, args, name, target)
     values = [v for v, _ in b.params] + list(outputs)
     shapes = {buf: v.shape for buf, v in zip(func.params, values)}
     return LoweredKernel(name, _rebind(func, shapes), tuple(v for v, _ in b.params), outputs,
@@ -261,14 +320,24 @@ def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
 def lower_node(node: Node, target, config: dict | None = None) -> LoweredKernel:
     """One kernel for one top-level node of an optimized graph (config: the template's
     default when None)."""
+    if writes_nothing(node):
+        raise LoweringError(f"{node.op} node {node.name!r} has only empty outputs "
+                            f"{[v.type_str() for v in node.outputs]}: there is no kernel")
     return _lower(node, target, config, _kernel_name(node, None))
 
 
-def lower_graph(graph: Graph, target, configs: Mapping[str, dict] | None = None) -> list:
-    """Every top-level node of `graph` (optimize()'s result) as a LoweredKernel, in order;
-    `configs` maps workload keys to tuned configs."""
+def lower_graph(graph: Graph | list, target, configs: Mapping[str, dict] | None = None) -> list:
+    """Every top-level node of `graph` (optimize()'s result) as a LoweredKernel, in order,
+    but those that write nothing; `configs` maps workload keys to tuned configs.
+    `graph` may be a list of its nodes instead, which is emptied as kernels are made: where the
+    list holds the last reference to a node, the weights its kernel packed are freed before
+    the next node packs its own (compile then holds about one copy of the weights)."""
+    nodes = graph if isinstance(graph, list) else list(graph.nodes)
     kernels = []
-    for k, node in enumerate(graph.nodes):
+    for k in range(len(nodes)):
+        node, nodes[k] = nodes[k], None
+        if writes_nothing(node):
+            continue
         config = (configs or {}).get(workload(node, target))
         kernels.append(_lower(node, target, config, _kernel_name(node, k)))
     return kernels

@@ -13,6 +13,13 @@ loop nest:
     s[CL].compute_at(s[C], jo)               CL's loops run inside C's jo loop, over the region
                                              C's inner loops read (bound inference, te_lower)
     s[P].compute_inline()                    P's expression is substituted into its readers
+    s[C].bind(io, "blockIdx.x")              GPU: loop io is the block index (threadIdx.x/y/z:
+                                             the thread index; a schedule for a CPU refuses)
+    AS = s.cache_read(A, "shared", [CL])     AS copies A; CL reads AS instead of A. Computed
+    s[AS].compute_at(s[CL], ko)              at CL's ko loop: the tile of A that the whole
+                                             block reads there (thread loops relaxed), staged
+                                             in shared memory between two barriers; its loops
+                                             bound to threadIdx split the load over the block
 
 Every primitive call is recorded in `s.steps` as a plain tuple of names and numbers,
 e.g. ("split", "C", "i", 6) or ("compute_at", "C.local", "C", "j.outer"), and
@@ -27,6 +34,9 @@ from dataclasses import dataclass
 
 from . import tir
 from .te import DATA, REDUCE, ComputeOp, IterVar, PlaceholderOp, Reduce, Tensor, TEError, TensorRead
+
+
+ONLY_DATA_AXES = frozenset({tir.VECTORIZED, tir.PARALLEL}) | tir.GPU_LOOP_KINDS
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ def _step(fn):
 def _name_of(x):
     if isinstance(x, (Stage, Tensor, IterVar)):
         return x.name
+    if isinstance(x, (list, tuple)):
+        return tuple(_name_of(y) for y in x)
     return x
 
 
@@ -202,7 +214,7 @@ class Stage:
     def _kind(self, axis, kind, what):
         self._check_not_inline(what)
         axis = self._leaf(axis, what)
-        if kind in (tir.VECTORIZED, tir.PARALLEL) and axis.kind == REDUCE:
+        if kind in ONLY_DATA_AXES and axis.kind == REDUCE:
             raise TEError(f"{what} on stage {self.name}: {axis.name} is a reduce axis; its "
                           "iterations depend on each other (only data axes may be "
                           f"{kind})")
@@ -219,6 +231,19 @@ class Stage:
     @_step
     def parallel(self, axis: IterVar) -> None:
         self._kind(axis, tir.PARALLEL, "parallel")
+
+    @_step
+    def bind(self, axis: IterVar, thread: str) -> None:
+        """Run loop `axis` as a GPU index: "blockIdx.x|y|z" (one block per iteration) or
+        "threadIdx.x|y|z" (one thread per iteration). A reduce axis cannot be bound (its
+        iterations accumulate into one value: reduce partials in a stage of their own)."""
+        if thread not in tir.GPU_LOOP_KINDS:
+            raise TEError(f"bind on stage {self.name}: unknown GPU index {thread!r}; expected "
+                          f"one of {sorted(tir.GPU_LOOP_KINDS)}")
+        taken = [v.name for v, k in self.kinds.items() if k == thread and v is not axis]
+        if taken:
+            raise TEError(f"bind on stage {self.name}: {thread} is already bound to {taken[0]}")
+        self._kind(axis, thread, "bind")
 
     # ------------------------------------------------------------ placement
     @_step
@@ -349,12 +374,52 @@ class Schedule:
         self._add(cstage, self.stages.index(stage))
         return cache
 
+    @_step
+    def cache_read(self, tensor: Tensor, scope: str, readers) -> Tensor:
+        """A new stage `<name>.<scope>` copies `tensor` (a placeholder or a stage); the
+        `readers` (stages or tensors) read the copy instead. compute_at then places it at a
+        reader's loop with the region read there; scope "shared" makes that region a block's
+        shared-memory tile (te_lower: thread loops relaxed, barriers around the load)."""
+        if scope not in ("shared", "local"):
+            raise TEError(f"cache_read {tensor.name}: scope must be 'shared' or 'local', "
+                          f"got {scope!r}")
+        stages = [self[r] for r in readers]
+        if not stages:
+            raise TEError(f"cache_read {tensor.name}: give the stages that read the copy")
+        axes = tuple(IterVar(f"ax{d}", tir.INDEX, (0, n), DATA) for d, n in enumerate(tensor.shape))
+        cache = Tensor(ComputeOp(f"{tensor.name}.{scope}", axes, TensorRead(tensor, axes),
+                                 "cache_read"))
+        for st in stages:
+            if tensor not in st.op.input_tensors():
+                raise TEError(f"cache_read: stage {st.name} does not read {tensor.name} "
+                              f"(it reads {[t.name for t in st.op.input_tensors()]})")
+            body = tir.rewrite(st.op.body, lambda n: TensorRead(cache, n.indices)
+                               if isinstance(n, TensorRead) and n.tensor is tensor else None)
+            st.op = ComputeOp(st.op.name, st.op.axis, body, st.op.tag, st.op.attrs)
+        cstage = Stage(self, cache, self._unique(cache.name))
+        cstage.scope = scope
+        self._add(cstage, min(self.stages.index(st) for st in stages))
+        return cache
+
+    def tensor_named(self, name: str) -> Tensor:
+        """A stage's tensor or a placeholder reachable from the outputs, by name."""
+        for st in self.stages:
+            if st.name == name:
+                return st.tensor
+            for t in st.op.input_tensors():
+                if t.name == name and isinstance(t.op, PlaceholderOp):
+                    return t
+        raise TEError(f"schedule has no tensor {name!r}")
+
     def apply(self, steps) -> "Schedule":
         """Replay recorded steps (names resolved in this schedule); returns self."""
         for step in steps:
             kind, args = step[0], list(step[1:])
             if kind == "cache_write":
                 self.cache_write(self[args[0]].tensor, *args[1:])
+                continue
+            if kind == "cache_read":
+                self.cache_read(self.tensor_named(args[0]), args[1], [self[r] for r in args[2]])
                 continue
             stage = self[args.pop(0)]
             if kind == "compute_at":
@@ -364,7 +429,7 @@ class Schedule:
             if not hasattr(Stage, kind) or kind.startswith("_"):
                 raise TEError(f"unknown schedule step {step!r}")
             nvars = {"split": 1, "tile": 2, "vectorize": 1, "unroll": 1, "parallel": 1,
-                     "fuse": len(args), "reorder": len(args)}.get(kind, 0)
+                     "bind": 1, "fuse": len(args), "reorder": len(args)}.get(kind, 0)
             args[:nvars] = [stage.iter_var(a) for a in args[:nvars]]
             getattr(stage, kind)(*args)
         return self

@@ -66,7 +66,8 @@ COMPARE_OPS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
 # "div" is true division on floats and C (truncating) division on integers.
 COMMUTATIVE_OPS = frozenset({"add", "mul", "min", "max", "and", "or", "eq", "ne"})
 INTRINSICS = frozenset({"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "fabs", "floor", "ceil",
-                        "round", "trunc", "pow", "sin", "cos", "tanh", "erf", "sigmoid", "fma"})
+                        "round", "trunc", "pow", "fmod", "sin", "cos", "tanh", "erf", "sigmoid",
+                        "fma"})
 
 SERIAL, PARALLEL, VECTORIZED, UNROLLED = "serial", "parallel", "vectorized", "unrolled"
 CPU_LOOP_KINDS = frozenset({SERIAL, PARALLEL, VECTORIZED, UNROLLED})
@@ -411,6 +412,13 @@ class LetStmt(Stmt):
     var: Var
     value: Expr
     body: Stmt
+
+
+@dataclass(frozen=True)
+class Barrier(Stmt):
+    """GPU block barrier (`__syncthreads()`): every thread of the block waits here, and
+    shared-memory writes before it are visible after it. Schedules emit it around shared-memory
+    stages (te_lower); it may not sit in a thread loop shorter than the block."""
 
 
 def seq(*stmts) -> Stmt:

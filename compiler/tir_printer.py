@@ -75,6 +75,8 @@ def _lines(s: tir.Stmt, indent: str) -> list[str]:
     if isinstance(s, tir.IfThenElse):
         out = [f"{indent}if {format_top(s.cond)}:"] + _lines(s.then_case, pad)
         return out + ([f"{indent}else:"] + _lines(s.else_case, pad) if s.else_case else [])
+    if isinstance(s, tir.Barrier):
+        return [f"{indent}barrier()"]
     if isinstance(s, tir.LetStmt):
         return [f"{indent}{s.var.name} = {format_top(s.value)}"] + _lines(s.body, indent)
     raise TypeError(f"not a statement: {s!r}")

@@ -40,7 +40,9 @@ def test_unknown_cpu_is_a_clear_error():
 
 @pytest.mark.parametrize("text,match", [("llvm -mattr=+notafeature", "notafeature"),
                                         ("llvm -mattr=avx2", "start with"),
-                                        ("cuda", "unsupported target"),
+                                        ("opencl", "unsupported target"),
+                                        ("cuda -arch=90", "bad CUDA architecture"),
+                                        ("cuda -mcpu=haswell", "unknown target option"),
                                         ("llvm -O3", "unknown target option")])
 def test_bad_target_strings(text, match):
     with pytest.raises(TargetError, match=match):
@@ -62,3 +64,24 @@ def test_avx512_target_refused_on_hosts_without_it():
     else:
         with pytest.raises(TargetError, match="avx512f"):
             t.check_runnable()
+
+
+@pytest.mark.parametrize("text,arch,compiled", [("cuda", "", "sm_80"),
+                                                ("cuda -arch=sm_90", "sm_90", "sm_90")])
+def test_cuda_targets_are_data(text, arch, compiled):
+    t = Target(text)
+    assert t == Target.parse(text) and str(t) == text
+    assert (t.kind, t.arch, t.compile_arch) == ("cuda", arch, compiled)
+    assert (t.warp_size, t.max_threads_per_block, t.shared_memory_per_block, t.vector_bits) == \
+        (32, 1024, 48 * 1024, 128)
+    assert t.with_arch("sm_86") == Target("cuda -arch=sm_86")
+    t.check_runnable()  # the device is the CUDA runtime's to check
+
+
+def test_llvm_targets_have_no_gpu_limits():
+    t = Target("llvm -mcpu=haswell")
+    assert t == Target.parse("llvm -mcpu=haswell") and t.kind == "llvm"
+    with pytest.raises(TargetError, match="not a GPU target"):
+        t.warp_size
+    with pytest.raises(TargetError, match="not a CUDA target"):
+        t.with_arch("sm_90")

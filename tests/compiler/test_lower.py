@@ -68,7 +68,7 @@ def test_concat_slice_pad_pool_resize_chain():
     sl = b.emit1("Slice", [m], {"starts": (1,), "ends": (5,), "axes": (1,), "steps": (1,)})
     r = b.emit1("Resize", [sl], dict(mode="nearest", coordinate_transformation_mode="asymmetric",
                                      nearest_mode="floor", cubic_coeff_a=-0.75, exclude_outside=0,
-                                     extrapolation_value=0.0, roi=(0,) * 8,
+                                     extrapolation_value=0.0, roi=(0,) * 8, antialias=0,
                                      sizes=(1, 4, 10, 10), scales=(1.0, 1.0, 2.0, 2.0)))
     check_graph(b.build([r]), [rand((1, 3, 10, 9))])
 
@@ -109,9 +109,6 @@ def test_errors_are_clear():
     x = Value("x", (2, 3), "float32")
     with pytest.raises(LoweringError, match="Shape"):
         lower_node(Node("Shape", (x,), (Value("s", (2,), "int64"),), {"start": 0, "end": 2}), HOST)
-    with pytest.raises(LoweringError, match="ReduceProd"):
-        lower_node(Node("ReduceProd", (x,), (Value("p", (2, 1), "float32"),),
-                        {"axes": (1,), "keepdims": 1}), HOST)
 
 
 def test_row_reductions_are_vectorized_and_parallel():

@@ -11,6 +11,7 @@ runtime is tested without the lowering:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -31,18 +32,23 @@ class FakeKernel:
     config: dict = field(default_factory=dict)
 
 
-def chain(M: int, N: int, K: int, seed: int = 0):
-    """(graph inputs, graph outputs, kernels, reference(x) -> [s, r, z])."""
+CPU_FUNCS = SimpleNamespace(  # the loop IR of each kernel of `chain`, by role
+    gemm=tir_kernels.gemm, add=tir_kernels.add, row_sum=tir_kernels.row_sum,
+    relu=lambda n: tir_kernels.unary("relu", n, lambda v: tir.max_(v, 0.0)))
+
+
+def chain(M: int, N: int, K: int, seed: int = 0, funcs: SimpleNamespace = CPU_FUNCS):
+    """(graph inputs, graph outputs, kernels, reference(x) -> [s, r, z]); `funcs` builds
+    the kernels' loop IR (tests/cuda gives GPU versions)."""
     W = np.random.default_rng(seed).standard_normal((K, N)).astype(np.float32)
     x, w = Value("x", (M, K), "float32"), Value("W", (K, N), "float32", W)
     h, r = Value("h", (M, N), "float32"), Value("r", (M, N), "float32")
     s, z = Value("s", (M,), "float32"), Value("z", (M, N), "float32")
     kernels = [
-        FakeKernel("gemm_0", tir_kernels.gemm(M, N, K), (x, w), (h,), f"gemm{M}x{N}x{K}"),
-        FakeKernel("relu_1", tir_kernels.unary("relu", M * N, lambda v: tir.max_(v, 0.0)),
-                   (h,), (r,)),
-        FakeKernel("row_sum_2", tir_kernels.row_sum(M, N), (r,), (s,)),
-        FakeKernel("add_3", tir_kernels.add(M * N), (r, h), (z,)),
+        FakeKernel("gemm_0", funcs.gemm(M, N, K), (x, w), (h,), f"gemm{M}x{N}x{K}"),
+        FakeKernel("relu_1", funcs.relu(M * N), (h,), (r,)),
+        FakeKernel("row_sum_2", funcs.row_sum(M, N), (r,), (s,)),
+        FakeKernel("add_3", funcs.add(M * N), (r, h), (z,)),
     ]
 
     def reference(xa):
