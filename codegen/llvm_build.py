@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import sys
+from collections import OrderedDict
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -37,7 +38,11 @@ PASSES = [
 CTYPES = {"float16": ctypes.c_uint16, "float32": ctypes.c_float, "float64": ctypes.c_double,
           "bool": ctypes.c_bool, **{f"{s}int{n}": getattr(ctypes, f"c_{s}int{n}")
                                     for s in ("", "u") for n in (8, 16, 32, 64)}}
-_CACHE: dict = {}
+# Compiled kernels by IR hash, least recently used first. Bounded, so a process that
+# compiles many distinct models (a fuzzer, a tuner) does not keep every JIT engine alive;
+# a Kernel holds its own reference, so eviction never frees code still in use.
+CACHE_SIZE = 512
+_CACHE: OrderedDict = OrderedDict()
 
 
 def lower(func: tir.PrimFunc, target: Target) -> tir.PrimFunc:
@@ -118,9 +123,11 @@ class Kernel:
         self.lowered = lower(func, target)
         ir_text = str(emit_module(self.lowered, target, fastmath))
         key = hashlib.sha256(f"{target}\n{fastmath}\n{ir_text}".encode()).hexdigest()
-        if key not in _CACHE:
-            _CACHE[key] = _Compiled(ir_text, target)
-        self._compiled, self.key, self._cfunc = _CACHE[key], key, None
+        compiled = _CACHE.pop(key, None) or _Compiled(ir_text, target)
+        _CACHE[key] = compiled
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        self._compiled, self.key, self._cfunc = compiled, key, None
         written = {n.buffer for n in tir.walk(func.body) if isinstance(n, tir.Store)}
         self._written = [k for k, p in enumerate(func.params) if p in written]
 

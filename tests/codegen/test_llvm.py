@@ -129,6 +129,22 @@ def test_sources_and_cache():
         k1.source("ptx")
 
 
+def test_kernel_cache_is_bounded_and_evicts_least_recently_used(monkeypatch):
+    """A process compiling many distinct kernels keeps at most CACHE_SIZE of them; an evicted
+    kernel still runs (it holds its own compiled code)."""
+    from tensorforge.codegen import llvm_build
+    monkeypatch.setattr(llvm_build, "CACHE_SIZE", 2)
+    monkeypatch.setattr(llvm_build, "_CACHE", llvm_build.OrderedDict())
+    first, second = build(tir_kernels.add(41)), build(tir_kernels.add(42))
+    build(tir_kernels.add(41))                       # used again: now the most recent
+    build(tir_kernels.add(43))                       # evicts add(42)
+    assert list(llvm_build._CACHE) == [first.key, build(tir_kernels.add(43)).key]
+    a, b = np.arange(42, dtype="f4"), np.ones(42, "f4")
+    out = np.empty(42, "f4")
+    second(a, b, out)
+    np.testing.assert_array_equal(out, a + b)
+
+
 def test_gpu_loop_kind_is_rejected():
     from tensorforge.codegen.llvm import CodegenError
     A = Buffer("A", "float32", (4,))
