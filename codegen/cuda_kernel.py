@@ -21,7 +21,8 @@ class CudaUnavailableError(CudaCodegenError):
     """CuPy or a CUDA device is missing, so a CUDA kernel cannot run here."""
 
 
-def _cupy():
+def import_cupy():
+    """CuPy, or CudaUnavailableError naming what is missing (the package or a device)."""
     try:
         import cupy
     except ImportError as err:
@@ -44,7 +45,7 @@ class CudaKernel:
         self._function = None
 
     def __call__(self, *args):
-        cp = _cupy()
+        cp = import_cupy()
         params = self.func.params
         if len(args) != len(params):
             raise TypeError(f"{self.func.name} takes {len(params)} arguments "

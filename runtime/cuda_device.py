@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..codegen.cuda_kernel import _cupy
+from ..codegen.cuda_kernel import import_cupy
 
 ALIGNMENT = 256  # what cudaMalloc guarantees; float4 needs 16
 
@@ -61,7 +61,7 @@ class CupyDevice:
     """One CUDA device through CuPy: NVRTC for code, one non-blocking stream for all work."""
 
     def __init__(self, device_id: int = 0):
-        cp = self.cp = _cupy()  # CudaUnavailableError naming what is missing
+        cp = self.cp = import_cupy()  # CudaUnavailableError naming what is missing
         self.device = cp.cuda.Device(device_id)
         self.device.use()
         major, minor = self.device.compute_capability[:-1], self.device.compute_capability[-1]

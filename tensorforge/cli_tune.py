@@ -46,7 +46,8 @@ def _summary_table(summary) -> Table:
 
 
 def _tune(model: str, target: str, trials: int, db: Path, tuner: str,
-          early_stopping: Optional[int], timeout: float, input: list[str]) -> None:
+          early_stopping: Optional[int], timeout: float, input: list[str],
+          threads: Optional[int]) -> None:
     from .cli import parse_shapes, resolve_model
     from .tuner import extract_tasks
     from .tuner.measure import measurer_for
@@ -54,7 +55,8 @@ def _tune(model: str, target: str, trials: int, db: Path, tuner: str,
 
     source, label = resolve_model(model)
     label = Path(label).name
-    measure_fn = measurer_for(target, timeout=timeout, min_repeat_ms=10)
+    options = {"threads": threads} if threads else {}
+    measure_fn = measurer_for(target, timeout=timeout, min_repeat_ms=10, **options)
     target = getattr(measure_fn, "target", target)  # a GPU's: "cuda -arch=sm_90"
     tasks = extract_tasks(source, target, inputs=parse_shapes(input))
     if not tasks:
@@ -84,10 +86,16 @@ def tune(model: str = typer.Argument(..., help="An .onnx file or a built-in work
                                                       "a better config."),
          timeout: float = typer.Option(10.0, "--timeout", help="Seconds per measurement."),
          input: list[str] = typer.Option([], "--input", "-i", help="Shape for a dynamic "
-                                         "input: NAME=D0xD1x...")) -> None:
+                                         "input: NAME=D0xD1x..."),
+         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads "
+                                               "each kernel runs with while measured (default: "
+                                               "TENSORFORGE_NUM_THREADS, else the cores). "
+                                               "compile() prefers records of its own count.")
+         ) -> None:
     """Tune a model's kernels (one task per distinct kernel) into a tuning database.
 
     Example: tensorforge tune resnet18 --target llvm --trials 200 --db tuning.db
     """
     from .cli import friendly_errors
-    friendly_errors(_tune)(model, target, trials, db, tuner, early_stopping, timeout, input)
+    friendly_errors(_tune)(model, target, trials, db, tuner, early_stopping, timeout, input,
+                           threads)

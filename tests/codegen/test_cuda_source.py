@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tensorforge.codegen.cuda import CudaCodegenError, cuda_source, launch_dims
-from tensorforge.codegen.cuda_kernel import CudaKernel, CudaUnavailableError, _cupy
+from tensorforge.codegen.cuda_kernel import CudaKernel, CudaUnavailableError, import_cupy
 from tensorforge.compiler import tir
 from tensorforge.compiler.tir import Allocate, Barrier, Buffer, For, IfThenElse, PrimFunc, Var, seq
 
@@ -39,7 +39,7 @@ def assert_compiles(source: str, tmp_path):
 
 def gpu_available() -> bool:
     try:
-        _cupy()
+        import_cupy()
         return True
     except CudaUnavailableError:
         return False

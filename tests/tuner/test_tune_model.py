@@ -120,12 +120,13 @@ def test_cli_tunes_an_onnx_file(cli, tmp_path):
     onnx.save(model, tmp_path / "mm.onnx")
     db = tmp_path / "t.db"
     result = CliRunner().invoke(cli, ["tune", str(tmp_path / "mm.onnx"), "--trials", "3",
-                                      "--db", str(db), "--tuner", "random"])
+                                      "--db", str(db), "--tuner", "random", "--threads", "1"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())           # rich wraps lines at the terminal width
     assert "mm.onnx: 1 tasks to tune" in text and "best GFLOP/s" in text
     with TuningDatabase(db) as d:
         assert len(d) == 3
+        assert {r.threads for r in d.records()} == {1}       # --threads reached the measurer
 
 
 @pytest.mark.parametrize("args, message", [
