@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-PEERS = ("onnxruntime",)
+PEERS = ("onnxruntime", "untuned")  # untuned: the same model compiled without the tuning db
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,13 @@ def onnxruntime_runner(model_bytes: bytes, feeds: Mapping[str, np.ndarray],
     return lambda: sess.run(None, feeds)
 
 
+def untuned_runner(model_bytes: bytes, feeds: Mapping[str, np.ndarray], target: str):
+    """The model compiled with default schedules (no tuning database): what tuning gained."""
+    from .api import compile as tf_compile
+    module = tf_compile(model_bytes, target=target)
+    return lambda: module.run(**feeds)
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -135,6 +142,9 @@ def bench_model(name: str, model_bytes: bytes, feeds: Mapping[str, np.ndarray], 
     unknown = set(peers) - set(PEERS)
     if unknown:
         raise ValueError(f"unknown peer(s) {sorted(unknown)}; known: {', '.join(PEERS)}")
+    if "untuned" in peers and tuning_db is None:
+        raise ValueError("peer 'untuned' compares a tuned build with the default schedules: "
+                         "give a tuning database (--db)")
     start = time.perf_counter()
     module = module or tf_compile(model_bytes, target=target, tuning_db=tuning_db)
     compile_seconds = time.perf_counter() - start
@@ -147,7 +157,8 @@ def bench_model(name: str, model_bytes: bytes, feeds: Mapping[str, np.ndarray], 
     result.latency["tensorforge"] = time_calls(lambda: module.run(**feeds), warmup, repeat,
                                                min_seconds, batch)
     for peer in peers:
-        run = onnxruntime_runner(model_bytes, feeds, threads)
+        run = (untuned_runner(model_bytes, feeds, target) if peer == "untuned"
+               else onnxruntime_runner(model_bytes, feeds, threads))
         theirs = run()
         result.max_abs_error[peer] = max(
             float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))

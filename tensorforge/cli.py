@@ -179,7 +179,9 @@ def bench(model: str = ModelArg, target: str = TargetOpt,
           threads: int = typer.Option(os.cpu_count() or 1, "--threads", "-j",
                                       help="Threads for TensorForge and each peer."),
           compare: list[str] = typer.Option(["onnxruntime"], "--compare",
-                                            help="Peer to measure side by side."),
+                                            help="Peer to measure side by side: "
+                                                 "onnxruntime, or untuned (with --db: the "
+                                                 "default schedules). Repeat for several."),
           db: Optional[Path] = typer.Option(None, "--db", help="Tuning database to use."),
           json_out: Optional[Path] = typer.Option(None, "--json", help="Write all figures here."),
           profile: bool = typer.Option(False, "--profile", help="Also show the slowest kernels."),
@@ -189,6 +191,7 @@ def bench(model: str = ModelArg, target: str = TargetOpt,
     """Compile a model and time it against ONNX Runtime on the same inputs and threads.
 
     Example: tensorforge bench resnet18 --threads 2 --compare onnxruntime
+    Tuned: tensorforge bench resnet18 --db tuning.db --compare onnxruntime --compare untuned
     """
     from .benchmark import bench_model
 

@@ -88,6 +88,22 @@ def test_bench_prints_table_and_writes_json(tmp_path):
     assert set(data["latency"]) == {"tensorforge", "onnxruntime"}
 
 
+def test_bench_compares_a_tuned_build_with_the_untuned_one(tmp_path):
+    from tensorforge.tuner import TuningDatabase
+    db = tmp_path / "t.db"
+    TuningDatabase(db).close()                       # no records: both builds use defaults
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["bench", "mlp", "--threads", "1", "--repeat", "3", "--db",
+                                 str(db), "--compare", "untuned", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+    data = json.loads(out.read_text())
+    assert set(data["latency"]) == {"tensorforge", "untuned"}
+    assert data["max_abs_error"]["untuned"] == 0.0   # same schedules, same bits
+    result = runner.invoke(app, ["bench", "mlp", "--compare", "untuned"])
+    assert result.exit_code == 2 and "give a tuning database" in " ".join(result.output.split())
+
+
 def test_compile_then_run_a_module(tmp_path):
     from tensorforge import workloads
     model, feeds = workloads.get("mlp")
