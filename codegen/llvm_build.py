@@ -107,7 +107,7 @@ class _Compiled:
             self.target.check_runnable()
             load_runtime_libraries(self.optimized)
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(self.optimized),
-                                                self.target.machine())
+                                                self.target.owned_machine())
             engine.finalize_object()
             self.engine = engine
         return self.engine

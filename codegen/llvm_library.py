@@ -27,7 +27,7 @@ import llvmlite.ir as ir
 from ..compiler import tir
 from .llvm import NUM_THREADS_GLOBAL, PTR, CodegenError
 from .llvm_build import build, load_runtime_libraries
-from .target import Target, target_machine
+from .target import Target
 
 RUNNER = "tf_run"
 
@@ -108,10 +108,8 @@ class Library:
             if self._engine is None:
                 self.target.check_runnable()
                 load_runtime_libraries(self.llvm_ir)
-                # the engine owns (and frees) its TargetMachine: never the cached one
-                t = self.target
-                machine = target_machine.__wrapped__(t.triple, t.cpu, t.mattr_string, 3)
-                engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+                engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                    self.target.owned_machine())
                 engine.add_object_file(llvm.ObjectFileRef.from_data(self.object_code))
                 engine.finalize_object()
                 self._engine = engine

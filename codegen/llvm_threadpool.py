@@ -60,7 +60,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from .llvm import I1, I32, I64, PARALLEL_FOR, PTR, CodegenError
-from .target import Target, target_machine
+from .target import Target
 
 CHUNKS_PER_THREAD = 4   # chunks per thread: the caller can absorb a descheduled helper's share
 MAX_THREADS = 256       # keeps the chunk count far inside the claim word's 32 bits
@@ -94,9 +94,7 @@ def load_threadpool() -> None:
                                f"{', '.join(ARCH)}; this host is {host.triple}")
         module = llvm.parse_assembly(str(_Pool(host.triple, *ARCH[arch]).module))
         module.verify()
-        # the engine owns (and frees) its TargetMachine: never the cached one
-        engine = llvm.create_mcjit_compiler(
-            module, target_machine.__wrapped__(host.triple, host.cpu, host.mattr_string, 2))
+        engine = llvm.create_mcjit_compiler(module, host.owned_machine(2))
         engine.finalize_object()
         llvm.add_symbol(PARALLEL_FOR, engine.get_function_address(PARALLEL_FOR))
         _engine = engine  # kept for the process: its workers run its code

@@ -227,6 +227,11 @@ class Target:
             raise TargetError(f"target '{self}' is compiled by the CUDA backend, not LLVM")
         return target_machine(self.triple, self.cpu, self.mattr_string, opt)
 
+    def owned_machine(self, opt: int = 3):
+        """A new TargetMachine, not the cached one: for an MCJIT engine, which frees the
+        machine it is given when the engine is freed."""
+        return target_machine.__wrapped__(self.triple, self.cpu, self.mattr_string, opt)
+
     @functools.cached_property
     def features(self) -> frozenset:
         """Probed SIMD features plus every feature -mattr turns on (none for a GPU)."""

@@ -1,5 +1,6 @@
 """LLVM backend: hand-written PrimFuncs compiled for the host and checked against NumPy."""
 
+import gc
 
 import numpy as np
 import pytest
@@ -142,6 +143,11 @@ def test_kernel_cache_is_bounded_and_evicts_least_recently_used(monkeypatch):
     a, b = np.arange(42, dtype="f4"), np.ones(42, "f4")
     out = np.empty(42, "f4")
     second(a, b, out)
+    np.testing.assert_array_equal(out, a + b)
+    del second                                       # frees add(42)'s JIT engine: it must not
+    gc.collect()                                     # free the target's shared TargetMachine
+    a, b, out = np.arange(44, dtype="f4"), np.ones(44, "f4"), np.empty(44, "f4")
+    build(tir_kernels.add(44))(a, b, out)
     np.testing.assert_array_equal(out, a + b)
 
 
