@@ -36,17 +36,16 @@ import re
 import struct
 
 from ..compiler import tir
-from ..compiler.tir import Barrier, Const, Var
+from ..compiler.tir import BLOCK_KINDS, THREAD_KINDS, Barrier, Const, Var
 from ..compiler.tir_simplify import bounds, simplify, simplify_expr
 from ..compiler.tir_vectorize import vectorize
 from . import cuda_lanes
 from .llvm import CodegenError
+from .target import CUDA_LIMITS
 
-VECTOR_BITS = 128  # float4
-MAX_THREADS = 1024
-MAX_STATIC_SHARED = 48 * 1024
-BLOCK_KINDS = ("blockIdx.x", "blockIdx.y", "blockIdx.z")
-THREAD_KINDS = ("threadIdx.x", "threadIdx.y", "threadIdx.z")
+VECTOR_BITS = CUDA_LIMITS["vector_bits"]  # float4
+MAX_THREADS = CUDA_LIMITS["max_threads_per_block"]
+MAX_STATIC_SHARED = CUDA_LIMITS["shared_memory_per_block"]
 C_TYPES = {"float16": "__half", "float32": "float", "float64": "double", "bool": "bool",
            "int8": "signed char", "int16": "short", "int32": "int", "int64": "long long",
            "uint8": "unsigned char", "uint16": "unsigned short", "uint32": "unsigned int",

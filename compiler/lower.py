@@ -143,7 +143,7 @@ class _Builder:
         return t
 
     def _emit(self, n: Node):
-        if all(map(_is_empty, n.outputs)):
+        if writes_nothing(n):
             self.env.update((v, self._empty(v)) for v in n.outputs)
             return
         if n is self.anchor:
@@ -297,7 +297,8 @@ def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
     body, anchor, template = _template_of(node, target)
     config = dict(config) if config is not None else template.default(anchor or node, target)
     b = _Builder(node, body, anchor, template, config)
-    _check_no_empty_reads(node, b.outs, b.empties)
+    if b.empties:
+        _check_no_empty_reads(node, b.outs, b.empties)
     try:
         sched = template.schedule(b.outs, b.anchor_tensor, config, target)
     except te.TEError as err:

@@ -42,7 +42,6 @@ from .schedule import Schedule, Split, Stage
 from .te import REDUCE, IterVar, IfThenElse, PlaceholderOp, Reduce, Tensor, TEError, TensorRead, combine, identity
 from .tir_simplify import simplify
 
-THREAD_KINDS = frozenset({"threadIdx.x", "threadIdx.y", "threadIdx.z"})
 LOCAL_BYTES = 64 * 1024  # root intermediates up to this size live on the stack
 
 
@@ -102,7 +101,7 @@ class _Lowering:
     def scope(self, st: Stage) -> str:
         """Where a stage computed at a loop lives: "shared" (cache_read's scope, or its own
         loops bind threadIdx) or "local" (per thread)."""
-        if st.scope == "shared" or any(k in THREAD_KINDS for k in st.kinds.values()):
+        if st.scope == "shared" or any(k in tir.THREAD_KINDS for k in st.kinds.values()):
             return "shared"
         return "local"
 
@@ -241,7 +240,7 @@ class _Lowering:
         while relax_threads:
             e = self.iter_info(p)[1]
             ranges.update({v: (tir.Const(0), tir.Const(e[v] - 1)) for v in p.leaf_iter_vars
-                           if p.kinds.get(v) in THREAD_KINDS})
+                           if p.kinds.get(v) in tir.THREAD_KINDS})
             if p.attach[0] != "at":
                 break
             p = p.attach[1]
@@ -375,8 +374,7 @@ def _tidy(n):
 
 def _check_target(sched: Schedule, target):
     """Loops bound to blockIdx/threadIdx only make sense on a GPU target."""
-    kind = getattr(target, "kind", str(target).split()[0] if target else None)
-    if kind is None or kind == "cuda":
+    if target is None or tir.target_kind(target) == "cuda":
         return
     for st in sched.stages:
         bound = [(v.name, k) for v, k in st.kinds.items() if k in tir.GPU_LOOP_KINDS]

@@ -71,9 +71,17 @@ INTRINSICS = frozenset({"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "fabs", "
 
 SERIAL, PARALLEL, VECTORIZED, UNROLLED = "serial", "parallel", "vectorized", "unrolled"
 CPU_LOOP_KINDS = frozenset({SERIAL, PARALLEL, VECTORIZED, UNROLLED})
-GPU_LOOP_KINDS = frozenset({"blockIdx.x", "blockIdx.y", "blockIdx.z",
-                            "threadIdx.x", "threadIdx.y", "threadIdx.z"})
+BLOCK_KINDS = ("blockIdx.x", "blockIdx.y", "blockIdx.z")      # in x, y, z order (launch dims)
+THREAD_KINDS = ("threadIdx.x", "threadIdx.y", "threadIdx.z")
+GPU_LOOP_KINDS = frozenset(BLOCK_KINDS + THREAD_KINDS)
 LOOP_KINDS = CPU_LOOP_KINDS | GPU_LOOP_KINDS
+
+
+def target_kind(target) -> str:
+    """"llvm" or "cuda" for a Target, its text, or None (the host CPU): which loop kinds run."""
+    if target is None:
+        return "llvm"
+    return getattr(target, "kind", None) or str(target).split()[0]
 
 
 # ---------------------------------------------------------------- expressions

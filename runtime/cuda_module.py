@@ -111,8 +111,8 @@ class CudaModule(ProgramSignature):
             constants = p.constants
             if on_device:
                 buffers = [dev.copy_out(s, b.shape, b.dtype) for s, b in zip(slots, p.buffers)]
-                if any(kind == "constant" for kind, _ in p.output_sources):
-                    constants = [self._device_constant(c) for c in range(len(constants))]
+                constants = {k: self._device_constant(k)      # only the constant outputs
+                             for kind, k in p.output_sources if kind == "constant"}
             else:
                 buffers = [np.empty(b.shape, b.dtype) for b in p.buffers]
                 for s, b in zip(slots, buffers):

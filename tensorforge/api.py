@@ -35,7 +35,8 @@ def _stage(name: str):
 
 def load_best_configs(tuning_db, target: Target, threads: int | None = None) -> dict[str, dict]:
     """workload -> best measured config for `target` among records measured with `threads`
-    threads (default: the count kernels will run with, codegen.num_threads()); a workload
+    threads (default: the count kernels will run with, codegen.num_threads(); any for a GPU
+    target, whose records carry none); a workload
     without such records takes its best of any thread count. No database, or a missing
     file, gives {} (default configs); an unreadable one gives {} with a warning."""
     if tuning_db is None or not Path(tuning_db).exists():
@@ -44,7 +45,7 @@ def load_best_configs(tuning_db, target: Target, threads: int | None = None) -> 
         return {}
     from .codegen import num_threads
     from .tuner.database import DatabaseError, TuningDatabase
-    threads = threads or num_threads()
+    threads = None if target.is_gpu else threads or num_threads()  # GPU records: no count
     try:
         with TuningDatabase(tuning_db) as db:
             best = (_best_record(db, str(target), s.workload, threads)

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from ..codegen.target import Target
 from ..runtime.cuda_device import CupyDevice, Device
 from ..runtime.cuda_module import CudaFunction
 from .measure import PRELOAD as CPU_PRELOAD, LocalMeasurer, _check, _Settings
@@ -89,23 +90,18 @@ def _cuda_worker(device_factory, conn, task: Task, artifact, args, expected,
         conn.close()
 
 
-def cuda_target(arch: str) -> str:
-    """The tuning-database target of records measured on an `arch` (sm_XX) device."""
-    return f"cuda -arch={arch}"
-
-
 class CudaMeasurer(LocalMeasurer):
     """LocalMeasurer's workers, timeouts and crash records, with the CUDA worker above."""
 
     def __init__(self, timeout: float = 10.0, repeat: int = 3, number: int = 1,
                  min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-5,
-                 device_factory=CupyDevice):
+                 device_factory=CupyDevice, threads: int | None = None):
         super().__init__(timeout, repeat, number, min_repeat_ms, rtol, atol, "forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
         self.threads = None  # a GPU kernel's time does not depend on the host's threads
         self.worker = functools.partial(_cuda_worker, device_factory)
         self.device = device_factory()   # the reference runs here; its arch names the target
-        self.target = cuda_target(self.device.arch)
+        self.target = str(Target("cuda").with_arch(self.device.arch))
 
     def _reference(self, task: Task) -> tuple[list, list]:
         key = (task.workload, task.target)

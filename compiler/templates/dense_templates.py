@@ -157,7 +157,9 @@ def _gemm_epilogue(node, prod, c):
 def dense_output(outs, anchor):
     """(the group output viewed at the dense shape, the dense tensor)."""
     (out,) = outs
-    dense_t = _dense_of(anchor)
+    dense_t = te.find_tagged([anchor], "dense")
+    if dense_t is None:
+        raise te.TEError("dense template: no dense stage under the anchor")
     if tuple(out.shape) != tuple(dense_t.shape):
         src = out
         out = te.compute(dense_t.shape, lambda *c: src[_reshape_index(src.shape, dense_t.shape, c)],
@@ -170,17 +172,6 @@ def schedule(outs, anchor, config, target=None) -> te.Schedule:
     out, dense_t = dense_output(outs, anchor)
     return dense_schedule([out], {**config, "pack_b": config.get("pack_b", False)}, target,
                           anchor=dense_t)
-
-
-def _dense_of(t):
-    """The dense-tagged tensor under the anchor (the anchor itself or its reshaped view)."""
-    todo = [t]
-    while todo:
-        x = todo.pop()
-        if x.op.tag == "dense":
-            return x
-        todo.extend(x.op.input_tensors())
-    raise te.TEError("dense template: no dense stage under the anchor")
 
 
 DENSE = register_template(Template(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..tir import target_kind
+
 Config = dict[str, Any]
 
 
@@ -44,13 +46,6 @@ def register_template(template: Template) -> Template:
         raise ValueError(f"template {template.name} registered twice")
     TEMPLATES.append(template)
     return template
-
-
-def target_kind(target) -> str:
-    """"llvm" or "cuda" for a Target, its text, or None (the host CPU)."""
-    if target is None:
-        return "llvm"
-    return getattr(target, "kind", None) or str(target).split()[0]
 
 
 def select_template(node, target=None) -> Template | None:

@@ -18,7 +18,7 @@ from emulator import EMULATOR_AVAILABLE
 from test_cuda_source import add, gpu_available, tiled_gemm
 from tensorforge.cli import app
 from tensorforge.tuner import ConfigSpace, TirTask, extract_tasks
-from tensorforge.tuner.cuda_measure import CudaMeasurer, DeviceRun, cuda_target, time_rounds
+from tensorforge.tuner.cuda_measure import CudaMeasurer, DeviceRun, time_rounds
 from tensorforge.tuner.measure import _Settings
 
 needs_emulator = pytest.mark.skipif(not EMULATOR_AVAILABLE, reason="the CUDA emulator needs g++")
@@ -31,13 +31,14 @@ def gemm_config(M: int, N: int, K: int, config):
 
 
 def gemm_task(M=40, N=24, K=16) -> TirTask:
-    return TirTask(f"gemm{M}x{N}x{K}", cuda_target("sm_90"), "hand",
+    return TirTask(f"gemm{M}x{N}x{K}", "cuda -arch=sm_90", "hand",
                    ConfigSpace({"bk": [8, 0]}), functools.partial(gemm_config, M, N, K),
                    np.matmul, 2.0 * M * N * K)
 
 
 def test_records_are_keyed_by_the_device_architecture():
-    assert cuda_target("sm_86") == "cuda -arch=sm_86"
+    measure = CudaMeasurer(device_factory=lambda: EmulatedDevice("sm_86"), threads=2)
+    assert measure.target == "cuda -arch=sm_86" and measure.threads is None
 
 
 @needs_emulator
