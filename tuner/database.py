@@ -166,18 +166,35 @@ class TuningDatabase:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = self._guard(self._open)
+            self._conn = self._guard(self._open_retrying)
         return self._conn
+
+    def _open_retrying(self) -> sqlite3.Connection:
+        """_open, retried until the timeout while another process holds the file: some
+        steps of opening (WAL recovery, the journal-mode pragma) report busy at once,
+        without waiting in SQLite's busy handler."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.executescript(SCHEMA)
-        _migrate(conn)
-        conn.executescript(INDEXES)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(SCHEMA)
+            _migrate(conn)
+            conn.executescript(INDEXES)
+        except sqlite3.Error:
+            conn.close()
+            raise
         return conn
 
     def _guard(self, fn):
@@ -185,7 +202,7 @@ class TuningDatabase:
         try:
             return fn()
         except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
+            if _is_busy(e):
                 raise DatabaseError(f"tuning database {self.path} stayed locked by another "
                                     f"process for more than {self.timeout:g} s") from None
             raise DatabaseError(f"tuning database {self.path}: {e}") from None
@@ -284,6 +301,10 @@ class TuningDatabase:
 
     def __len__(self) -> int:
         return self._rows("SELECT COUNT(*) FROM records")[0][0]
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
