@@ -28,7 +28,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 import tensorforge  # noqa: E402
 from tensorforge.benchmark import time_calls  # noqa: E402
-from tensorforge.codegen.cuda_kernel import CudaUnavailableError  # noqa: E402
+from tensorforge.runtime.cuda_device import CudaUnavailableError  # noqa: E402
 
 RESNET18 = Path(__file__).resolve().parents[2] / "shared" / "models" / "resnet18.onnx"
 

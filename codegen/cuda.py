@@ -26,7 +26,7 @@ a per-thread array (registers once `#pragma unroll` makes indices constant), "sh
 else `long long`. Vector code comes from the vectorize pass at 128 bits (cuda_lanes). Integer
 floordiv/floormod are exact (round toward -inf; 0 for a zero divisor like the CPU backend),
 plain `/` `%` where the dividend is provably >= 0 and the divisor a positive constant.
-Float min/max are fminf/fmaxf (NaN-ignoring; the CPU backend's compare-select differs on NaN).
+Float min/max are the tf_fmin/tf_fmax helpers: a NaN from either side propagates, as on the CPU.
 """
 
 from __future__ import annotations
@@ -65,12 +65,15 @@ MATH = {"exp": ("expf", "__expf"), "exp2": ("exp2f", "exp2f"), "log": ("logf", "
         "sin": ("sinf", "sinf"), "cos": ("cosf", "cosf"), "tanh": ("tanhf", "tanhf"),
         "erf": ("erff", "erff"), "fmod": ("fmodf", "fmodf"), "fma": ("fmaf", "fmaf")}
 _HELPER = "template <typename T> __host__ __device__ __forceinline__ T tf_{name}(T a, T b) {{\n" \
-          "  if (b == 0) return 0;\n{body}\n}}"
+          "{body}\n}}"
 HELPERS = {  # emitted once at the top of a source that uses them
-    "floordiv": _HELPER.format(name="floordiv", body="  T q = a / b;\n"
+    "floordiv": _HELPER.format(name="floordiv", body="  if (b == 0) return 0;\n  T q = a / b;\n"
                                "  return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;"),
-    "floormod": _HELPER.format(name="floormod", body="  T r = a % b;\n"
+    "floormod": _HELPER.format(name="floormod", body="  if (b == 0) return 0;\n  T r = a % b;\n"
                                "  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;"),
+    # the CPU backend's rule (codegen/llvm.py _fcmp_select): a NaN from either side propagates
+    "fmin": _HELPER.format(name="fmin", body="  return (a != a || a < b) ? a : b;"),
+    "fmax": _HELPER.format(name="fmax", body="  return (a != a || a > b) ? a : b;"),
 }
 
 
@@ -224,7 +227,8 @@ class _Emitter:
         if e.op in INFIX:
             return f"({a} {INFIX[e.op]} {b})"
         if e.op in ("min", "max") and kind == "float":
-            return f"f{e.op}{'f' if e.dtype == 'float32' else ''}({a}, {b})"
+            self.helpers.add("f" + e.op)
+            return f"tf_f{e.op}<{self.ctype(e.dtype)}>({a}, {b})"
         if e.op in ("min", "max"):  # one C type for both: CUDA overloads min/max per type
             t = self.ctype(e.dtype)
             return f"{e.op}(({t}){a}, ({t}){b})"

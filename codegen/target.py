@@ -1,15 +1,17 @@
 """Targets as data: which CPU the LLVM backend compiles for, and whether this host can run it;
-or which NVIDIA GPU architecture the CUDA backend compiles for.
+or which NVIDIA GPU architecture the CUDA backend schedules for.
 
     Target.parse("llvm")                      # this host: its CPU name and exact features
     Target.parse("llvm -mcpu=avx512")         # alias of LLVM's x86-64-v4
     Target.parse("llvm -mcpu=haswell -mattr=+avx2,+fma")
     Target("cuda -arch=sm_90")                # Target(text) is Target.parse(text)
-    Target("cuda")                            # no -arch: compiled for sm_80 (the runtime may
-                                              #   refine it from the device: with_arch)
+    Target("cuda")                            # no -arch: the runtime fills in the device's
+                                              #   (with_arch)
 
 A CUDA target carries the limits schedules respect (warp size 32, 1024 threads per block,
-48 KiB of static shared memory per block, 128-bit vector loads).
+48 KiB of static shared memory per block, 128-bit vector loads). Its `-arch` names the GPU
+the code was scheduled and tuned for (tuning records key on it; the runtime refuses a device
+older than it); NVRTC compiles for the device at hand (runtime/cuda_device.py says why).
 
 A CPU name is checked by LLVM itself (any name LLVM knows works). The SIMD features a named
 CPU implies are probed by compiling one tiny function per feature and looking for the
@@ -31,7 +33,6 @@ import llvmlite.binding as llvm
 from ..compiler.errors import TensorForgeError
 
 CUDA_TRIPLE = "nvptx64-nvidia-cuda"
-CUDA_DEFAULT_ARCH = "sm_80"  # what "cuda" without -arch compiles for
 CUDA_ARCH = re.compile(r"^sm_\d{2,3}a?$")
 CUDA_LIMITS = {"warp_size": 32, "max_threads_per_block": 1024,
                "shared_memory_per_block": 48 * 1024, "vector_bits": 128}
@@ -192,11 +193,6 @@ class Target:
     @property
     def is_gpu(self) -> bool:
         return self.kind == "cuda"
-
-    @property
-    def compile_arch(self) -> str:
-        """The sm_XX that CUDA code is compiled for."""
-        return self.arch or CUDA_DEFAULT_ARCH
 
     def with_arch(self, arch: str) -> "Target":
         """This CUDA target for a given architecture (the device's, found by the runtime)."""

@@ -9,6 +9,11 @@
 Everything is queued on one stream in order; only `synchronize` waits for the host. The
 runtime (runtime/cuda_module.py) speaks to any object with these methods, so tests run the
 same runtime over an emulated device on host memory (tests/cuda/emulated_device.py).
+
+Code is compiled for the device's own architecture, whatever a target's `-arch` says (that
+one only picks tuning records and refuses older devices): CuPy appends `-arch=sm_<device>`
+after the caller's options and NVRTC keeps the last `-arch`, and an sm_80 cubin would not
+load on an sm_90 device anyway (SASS runs only within one major version).
 """
 
 from __future__ import annotations
@@ -18,9 +23,28 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..codegen.cuda_kernel import import_cupy
+from ..codegen.cuda import CudaCodegenError
 
 ALIGNMENT = 256  # what cudaMalloc guarantees; float4 needs 16
+
+
+class CudaUnavailableError(CudaCodegenError):
+    """CuPy or a CUDA device is missing, so CUDA kernels cannot run here."""
+
+
+def import_cupy():
+    """CuPy, or CudaUnavailableError naming what is missing (the package or a device)."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise CudaUnavailableError(f"running CUDA kernels needs CuPy ({err})") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as err:
+        raise CudaUnavailableError(f"no usable CUDA device: {err}") from None
+    if not count:
+        raise CudaUnavailableError("no CUDA device")
+    return cupy
 
 
 class Device(Protocol):

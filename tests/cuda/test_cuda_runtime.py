@@ -17,7 +17,8 @@ import tir_kernels
 from emulated_device import EmulatedDevice
 from emulator import EMULATOR_AVAILABLE
 from lowered_kernels import chain
-from test_cuda_source import add, gpu_available, tiled_gemm
+from test_cuda_source import add, gpu_available, softmax, tiled_gemm
+from tensorforge.codegen.cuda import cuda_source, kernel_name, launch_dims
 from tensorforge.codegen.target import Target, TargetError
 from tensorforge.compiler import tir
 from tensorforge.compiler.errors import InputError
@@ -115,13 +116,54 @@ def test_code_for_a_newer_gpu_is_refused():
     assert str(module.target) == "cuda -arch=sm_80"
 
 
+def launch_once(device, func: tir.PrimFunc, *arrays: np.ndarray) -> None:
+    """Run `func` once on `device` over NumPy `arrays`: copied in, and back in place."""
+    kernel = device.compile(cuda_source(func), kernel_name(func))
+    addresses = [device.allocate(a.nbytes) for a in arrays]
+    for address, a in zip(addresses, arrays):
+        device.upload(address, a)
+    device.launch(kernel, *launch_dims(func), addresses)
+    for address, a in zip(addresses, arrays):
+        device.download(address, a)
+    device.synchronize()
+
+
+def _softmax(e):
+    return e / e.sum(1, keepdims=True)
+
+
+def cupy_device():
+    from tensorforge.runtime.cuda_device import CupyDevice
+    return CupyDevice()
+
+
+@pytest.mark.parametrize("make_device", [
+    pytest.param(EmulatedDevice, marks=needs_emulator, id="emulated"),
+    pytest.param(cupy_device, marks=needs_gpu, id="cupy")])
+@pytest.mark.parametrize("make, shapes, ref", [
+    (lambda: add(1000), [(1000,), (1000,)], lambda a, b: a + b),
+    (lambda: softmax(4, 1000), [(4, 1000)], lambda x: _softmax(np.exp(x - x.max(1)[:, None]))),
+    (lambda: tiled_gemm(100, 70, 45), [(100, 45), (45, 70)], lambda a, b: a @ b),
+])
+def test_hand_written_kernels_on_a_device(make_device, make, shapes, ref):
+    """The hand-written kernels of tests/codegen/test_cuda_source.py through a device's
+    compile/allocate/upload/launch/download."""
+    rng = np.random.default_rng(0)
+    ins = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    func = make()
+    out = np.zeros(func.params[-1].shape, np.float32)
+    launch_once(make_device(), func, *ins, out)
+    np.testing.assert_allclose(out, ref(*ins), rtol=1e-4, atol=1e-5)
+
+
 def test_cupy_is_never_imported_for_cpu_work():
     """Compiling for the CPU, making CUDA source and importing the GPU runtime need no CuPy."""
-    code = ("import sys, tensorforge, tensorforge.codegen.cuda_kernel as ck\n"
+    code = ("import sys, tensorforge\n"
+            "from tensorforge.codegen.cuda import cuda_source\n"
             "sys.path.insert(0, 'tests/codegen'); import tir_kernels\n"
             "tensorforge.compile('../shared/models/mlp.onnx', target='llvm')\n"
-            "ck.CudaKernel(tir_kernels.add(8)).source\n"
-            "import tensorforge.runtime.cuda_module\n"
+            "cuda_source(tir_kernels.add(8))\n"
+            "import tensorforge.runtime.cuda_module, tensorforge.runtime.cuda_device\n"
             "assert 'cupy' not in sys.modules, 'cupy imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -130,7 +172,7 @@ def test_cupy_is_never_imported_for_cpu_work():
 @pytest.mark.skipif(gpu_available(), reason="a GPU is present: compiling for it works")
 def test_compile_for_cuda_without_a_gpu_says_what_is_missing():
     import tensorforge
-    from tensorforge.codegen.cuda_kernel import CudaUnavailableError
+    from tensorforge.runtime.cuda_device import CudaUnavailableError
     with pytest.raises(CudaUnavailableError, match="CuPy|CUDA device"):
         tensorforge.compile("../shared/models/mlp.onnx", target="cuda")
 
