@@ -42,14 +42,18 @@ CREATE TABLE IF NOT EXISTS records (
     timestamp REAL NOT NULL, version TEXT NOT NULL, schema INTEGER NOT NULL,
     min_cost REAL, threads INTEGER,
     UNIQUE ({", ".join(IDENTITY)}));
-CREATE INDEX IF NOT EXISTS by_workload ON records (target, workload, mean_cost);
 """
 # Columns a version-1 file lacks, and how the migration fills them for its rows.
 ADDED_COLUMNS = {"min_cost": "REAL", "threads": "INTEGER"}
 BACKFILL = ("UPDATE records SET min_cost = (SELECT MIN(value) FROM json_each(records.costs)) "
             "WHERE min_cost IS NULL AND error IS NULL AND json_valid(costs) "
             "AND json_type(costs) = 'array'")
-INDEXES = "CREATE INDEX IF NOT EXISTS by_cost ON records (target, workload, threads, min_cost);"
+# by_cost serves best() and stats(). by_workload (on mean_cost), which older versions made,
+# serves no query and slows every insert: dropped on open (opening already writes: WAL, schema).
+INDEXES = """
+DROP INDEX IF EXISTS by_workload;
+CREATE INDEX IF NOT EXISTS by_cost ON records (target, workload, threads, min_cost);
+"""
 
 
 class DatabaseError(TensorForgeError):

@@ -210,6 +210,31 @@ def test_version_1_database_is_read_and_extended(tmp_path):
         assert len(db) == 4 and db.best("llvm", "w", threads=1) is None
 
 
+def named_indexes(path) -> set:
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                        "AND name NOT LIKE 'sqlite_autoindex%'")}
+    conn.close()
+    return names
+
+
+def test_by_workload_index_is_gone_from_new_and_old_files(tmp_path):
+    """by_cost serves best() and stats(); by_workload (target, workload, mean_cost) served no
+    query and slowed every insert: new files lack it and opening an older file drops it."""
+    path = tmp_path / "t.db"
+    with TuningDatabase(path) as db:
+        assert len(db) == 0  # opens (creates) the file
+    assert named_indexes(path) == {"by_cost"}
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE INDEX by_workload ON records (target, workload, mean_cost)")
+    conn.commit()
+    conn.close()
+    with TuningDatabase(path) as db:
+        db.add(rec(cost=1e-3))
+        assert db.best("llvm", "w").cost == 1e-3
+    assert named_indexes(path) == {"by_cost"}
+
+
 def test_json_line_without_threads_imports(db):
     line = json.loads(rec(cost=1e-3).to_json())
     del line["threads"]
