@@ -49,12 +49,13 @@ def max_pool(node, inputs):
         return _window(node, x, "max", fill, lambda v: v, out.name)
     pooled = _window(node, x, "max", fill, lambda v: v, out.name + ".max")
     return te.compute(out.shape, lambda n, c, *o: nan_if_first(
-        _first_tap(node, x, (n, c), o, fill), pooled[(n, c) + o]), out.name)
+        first_tap_value(node, x, (n, c), o, fill), pooled[(n, c) + o]), out.name)
 
 
-def _first_tap(node, x, nc, o, fill):
-    """x at the window's first tap (raster order) on the input, `fill` when none is: per axis
-    j0 = max(0, ceil((pad - o * stride) / dilation)), the first tap at or past position 0."""
+def first_tap(node, o) -> tuple:
+    """(position per spatial axis, whether it is on the input) of the window's first tap in
+    raster order on the input: per axis j0 = max(0, ceil((pad - o * stride) / dilation)),
+    the first tap at or past position 0."""
     a = node.attrs
     sizes = node.inputs[0].shape[2:]
     pos, inside = [], []
@@ -63,7 +64,13 @@ def _first_tap(node, x, nc, o, fill):
         j0 = tir.max_((pad - o[d] * s + dil - 1) // dil, 0)
         pos.append(o[d] * s + j0 * dil - pad)
         inside += [j0 < k, pos[-1] < size]
-    return te.if_then_else(te.all(*inside), x[nc + tuple(pos)], fill)
+    return pos, te.all(*inside)
+
+
+def first_tap_value(node, x, nc, o, fill):
+    """x at the window's first tap on the input, `fill` when the window has none."""
+    pos, some = first_tap(node, o)
+    return te.if_then_else(some, x[nc + tuple(pos)], fill)
 
 
 def _counts(node) -> np.ndarray:

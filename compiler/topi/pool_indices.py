@@ -1,15 +1,15 @@
 """MaxPoolWithIndices as tensor expressions: ONNX Runtime's scan (ops/pool_indices.py) written
-as three window reductions over the taps on the input, each tap known by its row-major
-position p in the (n, c) plane (raster order of the taps is increasing p):
+as two window reductions over the taps on the input, each tap known by its row-major
+position p in the (n, c) plane (raster order of the taps is increasing p), and the window's
+first tap f in closed form (topi.pool.first_tap):
 
-    first[o] = min over taps of 2 * p + (x[p] is not NaN)     (the first tap, and whether NaN)
     top[o]   = max over taps of x[p], NaN read as -inf         (the maximum the scan reaches)
     pick[o]  = min over taps of (x[p] == top[o] ? p : P)       (where it first reaches it)
-    p*       = first // 2 if the first tap is NaN else pick;   Y = x[p*]
+    p*       = f if x[f] is NaN (the scan never leaves it) else pick;   Y = x[p*]
     Indices  = (n * C + c) * P + sum over axes of coordinate(p*) * step (storage_order's steps)
 
-P = prod(spatial); a window with no tap on the input has first = 2P, Y the lowest value and
-coordinates -1, as the reference.
+P = prod(spatial); a window with no tap on the input has Y the lowest value and coordinates
+-1, as the reference.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import math
 from .. import te, tir
 from ..ops.pool_indices import strides
 from .common import lowest
+from .pool import first_tap, first_tap_value
 
 
 def max_pool_with_indices(node, inputs):
@@ -42,11 +43,6 @@ def max_pool_with_indices(node, inputs):
             return reducer(tap, axis=js, init=fill)
         return te.compute(y_out.shape, body, f"{y_out.name}.{name}")
 
-    def number(v):
-        return te.cast(tir.INDEX, v.eq(v)) if is_float else tir.const(1)
-
-    first = over_taps(te.min_reduce, lambda v, p, i: 2 * p + number(v), tir.const(2 * size),
-                      "first")
     top = over_taps(te.max_reduce, lambda v, p, i: te.select(v.eq(v), v, floor) if is_float
                     else v, floor, "top")
     pick = over_taps(te.min_reduce, lambda v, p, i: te.select(v.eq(top[i]), p, tir.const(size)),
@@ -54,9 +50,13 @@ def max_pool_with_indices(node, inputs):
 
     def scan(i):
         """(whether the window has a tap on the input, the coordinates of the scan's pick)"""
-        f = first[i]
-        p = te.select(te.all((f % 2).eq(0), f < 2 * size), f // 2, pick[i])
-        return f < 2 * size, [(p // m) % n for m, n in zip(row_major, spatial)]
+        first, some = first_tap(node, i[2:])
+        p = pick[i]
+        picked = [(p // m) % extent for m, extent in zip(row_major, spatial)]
+        if not is_float:
+            return some, picked
+        v = first_tap_value(node, x, i[:2], i[2:], tir.Const(0, dt))
+        return some, [te.select(v.ne(v), f, q) for f, q in zip(first, picked)]
 
     def value(n, c, *o):
         some, coords = scan((n, c) + o)

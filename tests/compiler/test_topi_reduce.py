@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from lower_testing import check_graph, rand, single
 from tensorforge.compiler import GraphBuilder
+from tensorforge.compiler import te, topi
 
 dims = st.integers(1, 40)
 
@@ -96,6 +97,24 @@ def test_max_pool_with_indices(data, nd, dtype):
     b = GraphBuilder()
     outs = b.emit("MaxPoolWithIndices", [b.input("x", x.shape, dtype)], attrs)
     check_graph(b.build(list(outs)), [x.astype(dtype)], fuse=False)
+
+
+def test_max_pool_with_indices_reduces_each_window_twice():
+    """The maximum and where the scan first reaches it are window reductions; the first tap
+    (a NaN there wins) is closed form (topi.pool.first_tap), not a third pass."""
+    b = GraphBuilder()
+    x = b.input("x", (1, 2, 9, 8), "float32")
+    b.emit("MaxPoolWithIndices", [x], dict(kernel_shape=(3, 2), storage_order=0, ceil_mode=0,
+                                          **POOL))
+    outs = topi.COMPUTE["MaxPoolWithIndices"](b.nodes[0], [te.placeholder(x.shape, "float32", "x")])
+    ops, todo = set(), [t.op for t in outs]
+    while todo:
+        op = todo.pop()
+        if op not in ops and isinstance(op, te.ComputeOp):
+            ops.add(op)
+            todo += [t.op for t in op.input_tensors()]
+    assert sorted(op.body.combiner for op in ops if isinstance(op.body, te.Reduce)) == \
+        ["max", "min"]
 
 
 @pytest.mark.parametrize("ceil", [0, 1])
