@@ -27,6 +27,7 @@ import math
 import llvmlite.ir as ir
 
 from ..compiler import tir
+from ..compiler.aligned import ALIGNMENT, round_up
 from ..compiler.errors import TensorForgeError
 from ..compiler.tir import Buffer, Const, Ramp, Var
 from .llvm_math import call_intrinsic, declare, emit_math
@@ -414,9 +415,10 @@ class _Emitter:
             self.stmt(s.body)
             return
         # other scopes are scratch too large for the stack: 64-byte aligned heap, freed after
-        nbytes = -(-buf.size * (tir.bits(buf.dtype) // 8) // 64) * 64
+        nbytes = round_up(buf.size * (tir.bits(buf.dtype) // 8))   # aligned_alloc requires it
         alloc = declare(self.module, "aligned_alloc", PTR, [I64, I64])
-        self.bufs[buf] = self.b.call(alloc, [ir.Constant(I64, 64), ir.Constant(I64, nbytes)])
+        self.bufs[buf] = self.b.call(alloc, [ir.Constant(I64, ALIGNMENT),
+                                             ir.Constant(I64, nbytes)])
         self.stmt(s.body)
         self.b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [self.bufs[buf]])
 

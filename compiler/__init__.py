@@ -5,8 +5,9 @@ from .errors import (GraphError, InputError, ModelError, ShapeError, TensorForge
 from .frontend import from_onnx
 from .graph import Graph, GraphBuilder, Node, Value
 from .passes import optimize
+from .pipeline import model_graph
 from .reference import evaluate
 
-__all__ = ["from_onnx", "optimize", "evaluate", "Graph", "GraphBuilder", "Node", "Value",
+__all__ = ["from_onnx", "optimize", "model_graph", "evaluate", "Graph", "GraphBuilder", "Node", "Value",
            "TensorForgeError", "ModelError", "UnsupportedModelError", "ShapeError", "GraphError",
            "InputError"]

@@ -12,6 +12,21 @@ import numpy as np
 ALIGNMENT = 64
 
 
+def round_up(n: int, alignment: int = ALIGNMENT) -> int:
+    """`n` rounded up to a multiple of `alignment`."""
+    return -(-n // alignment) * alignment
+
+
+def aligned_offsets(sizes, alignment: int = ALIGNMENT) -> tuple[list[int], int]:
+    """Regions of `sizes` bytes laid end to end, each starting on `alignment` bytes: their
+    offsets and the bytes they span (the executor's output buffers, the CUDA module's slots)."""
+    offsets, end = [], 0
+    for n in sizes:
+        offsets.append(end)
+        end += round_up(n, alignment)
+    return offsets, end
+
+
 def aligned_empty(shape, dtype, alignment: int = ALIGNMENT) -> np.ndarray:
     """An uninitialized C-contiguous array whose data starts on an `alignment` boundary."""
     dtype = np.dtype(dtype)

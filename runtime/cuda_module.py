@@ -30,6 +30,7 @@ from ..codegen.cuda import cuda_source, kernel_name, launch_dims
 from ..codegen.llvm import symbol
 from ..codegen.target import Target, TargetError
 from ..compiler import tir
+from ..compiler.aligned import aligned_offsets
 from .cuda_device import ALIGNMENT, Device
 from .memory_plan import MemoryPlan
 from .module import (ProgramSignature, bind_inputs, check_numpy_input, check_type,
@@ -53,14 +54,6 @@ class CudaFunction:
         return cls(symbol, kernel_name(func), cuda_source(func), grid, block)
 
 
-def _round_up(n: int) -> int:
-    return -(-n // ALIGNMENT) * ALIGNMENT
-
-
-def _nbytes(spec: TensorSpec) -> int:
-    return int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-
-
 class CudaModule(ProgramSignature):
     def __init__(self, program: Program, functions: Sequence[CudaFunction],
                  memory_plan: MemoryPlan, target: Target, device: Device):
@@ -69,11 +62,11 @@ class CudaModule(ProgramSignature):
         self.functions = {f.symbol: f for f in functions}
         kernels = {f.symbol: device.compile(f.source, f.name) for f in functions}
         p = program
-        sizes = [p.arena_bytes, *map(_nbytes, p.inputs), *map(_nbytes, p.buffers),
-                 *(c.nbytes for c in p.constants)]
-        starts = np.cumsum([0, *map(_round_up, sizes)]).tolist()
-        base = device.allocate(starts[-1])
-        self._slots = [base + s for s in starts[:-1]]   # device address of every slot
+        offsets, nbytes = aligned_offsets([p.arena_bytes, *(s.nbytes for s in p.inputs),
+                                           *(s.nbytes for s in p.buffers),
+                                           *(c.nbytes for c in p.constants)], ALIGNMENT)
+        base = device.allocate(nbytes)
+        self._slots = [base + o for o in offsets]   # device address of every slot
         self._launches = [(kernels[c.symbol], self.functions[c.symbol].grid,
                            self.functions[c.symbol].block,
                            [self._slots[s] + off for s, off in c.args]) for c in p.calls]
@@ -105,7 +98,7 @@ class CudaModule(ProgramSignature):
         p, dev = self.program, self.device
         with self._lock:
             for i, a in enumerate(inputs):
-                (dev.copy_in if dev.is_array(a) else dev.upload)(self._slots[1 + i], a)
+                (dev.copy_in if dev.is_array(a) else dev.upload)(self._slots[p.input_slot(i)], a)
             self._launch_all()
             slots = [self._slots[p.buffer_slot(b)] for b in range(len(p.buffers))]
             constants = p.constants

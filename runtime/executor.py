@@ -21,7 +21,7 @@ import numpy as np
 
 from ..codegen import num_threads
 from ..codegen.llvm_library import RUNNER, Library
-from ..compiler.aligned import ALIGNMENT, aligned_empty
+from ..compiler.aligned import aligned_empty, aligned_offsets
 
 if TYPE_CHECKING:
     from .program import Program
@@ -38,10 +38,7 @@ class Executor:
         self._threads = None
         # all output buffers of a run share one fresh allocation, each 64-byte aligned in it
         self._out_types = [(b.shape, np.dtype(b.dtype)) for b in program.buffers]
-        sizes = [-(-int(np.prod(s, dtype=np.int64)) * d.itemsize // ALIGNMENT) * ALIGNMENT
-                 for s, d in self._out_types]
-        self._out_offsets = [sum(sizes[:b]) for b in range(len(sizes))]
-        self._out_bytes = sum(sizes)
+        self._out_offsets, self._out_bytes = aligned_offsets(b.nbytes for b in program.buffers)
 
     def _bind(self):
         with self._lock:
@@ -68,15 +65,14 @@ class Executor:
         they point to."""
         slots = self._thread_slots()
         for i, a in enumerate(inputs):
-            slots[1 + i] = a.ctypes.data
-        raw = np.empty(self._out_bytes + ALIGNMENT, np.uint8)
+            slots[self.program.input_slot(i)] = a.ctypes.data
+        raw = aligned_empty((self._out_bytes,), np.uint8)
         base = raw.ctypes.data
-        shift = -base % ALIGNMENT
         first = self.program.buffer_slot(0)
         buffers = []
         for b, ((shape, dtype), off) in enumerate(zip(self._out_types, self._out_offsets)):
-            buffers.append(np.ndarray(shape, dtype, raw, shift + off))
-            slots[first + b] = base + shift + off
+            buffers.append(np.ndarray(shape, dtype, raw, off))
+            slots[first + b] = base + off
         return slots, buffers
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

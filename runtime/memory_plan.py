@@ -21,9 +21,11 @@ hashable ids), the byte size of every tensor, and the tensors that live outside 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
+from ..compiler.aligned import round_up
 from ..compiler.errors import TensorForgeError
 
 Tensor = Hashable
@@ -159,7 +161,7 @@ def plan_memory(steps: Sequence[Step], sizes: Mapping[Tensor, int], external: It
     sizes = dict(sizes)
     lifetimes = _lifetimes(steps, sizes, external, name_of)
     naive = sum(sizes[t] for t in lifetimes)
-    align = lambda n: -(-n // alignment) * alignment  # noqa: E731
+    align = functools.partial(round_up, alignment=alignment)
 
     pairs = _inplace_pairs(steps, sizes, lifetimes, name_of) if inplace else {}
     lower = _peak(steps, lifetimes, pairs, sizes)

@@ -4,8 +4,9 @@
     mod = tensorforge.load("resnet18.tfm")
 
 The pipeline is a flat list of stages, each logged (logger "tensorforge") with its time:
-from_onnx -> optimize -> lower_graph (configs from the tuning database) -> link (slots and
-memory plan) -> build_library (all kernels and the runner in one LLVM module) -> Module.
+model_graph (from_onnx, then optimize at opt_level) -> lower_graph (configs from the tuning
+database) -> link (slots and memory plan) -> build_library (all kernels and the runner in
+one LLVM module) -> Module.
 Compiling works for any target; running checks the host can execute it.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .codegen import Target
-from .compiler import Graph, from_onnx, optimize
+from .compiler import model_graph
 from .runtime.module import Module
 from .runtime.serialize import load
 
@@ -71,17 +72,15 @@ def compile(model, target="llvm", inputs: Mapping | None = None, tuning_db=None,
             opt_level: int = 3, device=None) -> Module:
     """Compile an ONNX model (path, bytes, ModelProto, or a TensorForge Graph) for `target`.
     `inputs` fixes dynamic dimensions ({name: shape}); opt_level 0 skips the graph passes
-    (every op its own kernel). A "cuda" target gives a runtime.cuda_module.CudaModule on
-    `device` (default: the first GPU through CuPy; see runtime.cuda_device.Device)."""
+    but shape folding (every op its own kernel; compiler.pipeline.model_graph). A "cuda"
+    target gives a runtime.cuda_module.CudaModule on `device` (default: the first GPU
+    through CuPy; see runtime.cuda_device.Device)."""
     from .compiler.lower import lower_graph
     target = target if isinstance(target, Target) else Target.parse(target)
     if target.is_gpu:
         device, target = _cuda_device(target, device)  # before any work: fails fast
-    with _stage("frontend"):
-        graph = model if isinstance(model, Graph) else from_onnx(model, inputs=inputs)
-    if opt_level > 0:
-        with _stage("optimize"):
-            graph = optimize(graph)
+    with _stage("frontend and optimize"):
+        graph = model_graph(model, inputs, opt_level)
     configs = load_best_configs(tuning_db, target)
     inputs, outputs, nodes = graph.inputs, graph.outputs, list(graph.nodes)
     del graph  # `nodes` alone holds the weights (but a Graph the caller passed): lower_graph

@@ -16,7 +16,7 @@ from ..graph import Graph
 from .batchnorm import fold_batchnorm
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
-from .fold_constants import fold_constants
+from .fold_constants import fold_constants, fold_shapes
 from .fusion import fuse_operators
 from .identities import remove_identities
 from .reshapes import simplify_reshapes
@@ -35,14 +35,18 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("eliminate_dead_code", eliminate_dead_code),
 ]
 FUSION: list[tuple[str, Pass]] = [("fuse_operators", fuse_operators)]
+# opt_level 0: every op its own kernel, but a static shape is a constant (Shape has no kernel)
+UNOPTIMIZED: list[tuple[str, Pass]] = [("fold_shapes", fold_shapes)]
 
 
 def optimize(graph: Graph, fuse: bool = True,
-             report: list[tuple[str, int, int]] | None = None) -> Graph:
-    """Run the standard pipeline (fusion last, when `fuse`). If `report` is a list, one
-    (pass name, nodes before, nodes after) tuple per pass is appended to it."""
+             report: list[tuple[str, int, int]] | None = None, opt_level: int = 3) -> Graph:
+    """Run the standard pipeline (fusion last, when `fuse`), or only UNOPTIMIZED at
+    `opt_level` 0. If `report` is a list, one (pass name, nodes before, nodes after) tuple
+    per pass is appended to it."""
     dump = os.environ.get("TENSORFORGE_DUMP", "") not in ("", "0")
-    for name, run in PIPELINE + (FUSION if fuse else []):
+    passes = PIPELINE + (FUSION if fuse else []) if opt_level > 0 else UNOPTIMIZED
+    for name, run in passes:
         before = len(graph.nodes)
         graph = run(graph).verify()
         log.info("%-32s %5d -> %5d nodes", name, before, len(graph.nodes))
@@ -53,6 +57,6 @@ def optimize(graph: Graph, fuse: bool = True,
     return graph
 
 
-__all__ = ["optimize", "PIPELINE", "FUSION", "fold_batchnorm", "eliminate_common_subexpressions",
-           "eliminate_dead_code", "fold_constants", "fuse_operators", "remove_identities",
-           "simplify_reshapes"]
+__all__ = ["optimize", "PIPELINE", "FUSION", "UNOPTIMIZED", "fold_batchnorm",
+           "eliminate_common_subexpressions", "eliminate_dead_code", "fold_constants",
+           "fold_shapes", "fuse_operators", "remove_identities", "simplify_reshapes"]

@@ -1,8 +1,9 @@
 """Constant folding: a node whose inputs are all constants runs once, now, with its NumPy
 reference, and its outputs become constants under the same names. Shape and Size need only
-their input's static shape, so they fold even when the input is computed at run time. A
-value with no elements is known whatever computes it (graph inputs included): it folds like
-a constant, so a reduction over it becomes its identity and an all-empty graph no kernel.
+their input's static shape, so they fold even when the input is computed at run time
+(`fold_shapes` folds them alone: all opt_level 0 does). A value with no elements is known
+whatever computes it (graph inputs included): it folds like a constant, so a reduction over
+it becomes its identity and an all-empty graph no kernel.
 
 Size rule: a folded node may produce at most as many elements as its constant inputs hold
 together, or MAX_GROWTH_ELEMENTS (1M), whichever is larger. Folding moves work from run time
@@ -17,6 +18,7 @@ is with a warning: the model would fail the same way at run time, not at compile
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import numpy as np
 
@@ -49,11 +51,25 @@ def _small_enough(node: Node) -> bool:
     return made <= max(held, MAX_GROWTH_ELEMENTS)
 
 
+def _shape_arguments(node: Node) -> list[np.ndarray] | None:
+    return _arguments(node) if node.op in SHAPE_ONLY else None
+
+
 def fold_constants(graph: Graph) -> Graph:
+    return _fold(graph, _arguments)
+
+
+def fold_shapes(graph: Graph) -> Graph:
+    """Fold Shape and Size only: a static shape is a constant even where nothing else is
+    optimized (opt_level 0), and they have no kernel."""
+    return _fold(graph, _shape_arguments)
+
+
+def _fold(graph: Graph, arguments: Callable[[Node], list[np.ndarray] | None]) -> Graph:
     rw = Rewriter(graph)
     for node in graph.nodes:
         node = rw.keep(node)
-        args = _arguments(node)
+        args = arguments(node)
         if args is None or not _small_enough(node):
             continue
         try:

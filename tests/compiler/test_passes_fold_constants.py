@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 
 from tensorforge.compiler import Graph, GraphBuilder
-from tensorforge.compiler.passes import fold_constants
+from tensorforge.compiler.passes import fold_constants, fold_shapes
 from tensorforge.compiler.passes.fold_constants import MAX_GROWTH_ELEMENTS
 
 from passes_testing import assert_equivalent, ops, random_feeds, square_graphs
@@ -50,6 +50,20 @@ def test_shape_and_size_fold_without_data():
     assert ops(out) == ["Relu"]  # now dead, for eliminate_dead_code
     np.testing.assert_array_equal(out.outputs[0].data, [5, 7])
     assert out.outputs[1].data == 70 and out.outputs[1].dtype == "int64"
+
+
+def test_fold_shapes_folds_shape_and_size_only():
+    b = GraphBuilder()
+    x = b.input("x", (2, 5, 7), "float32")
+    shape = b.emit1("Shape", [x], {"start": 1, "end": 3})
+    size = b.emit1("Size", [b.emit1("Relu", [x])])
+    kept = b.emit1("Add", [b.const(np.float32(1)), b.const(np.float32(2))])  # constant too
+    g = b.build([b.emit1("Add", [shape, shape]), size, kept]).verify()
+    out = fold_shapes(g).verify()
+    assert ops(out) == ["Relu", "Add", "Add"]
+    np.testing.assert_array_equal(out.nodes[2].inputs[0].data, [5, 7])
+    assert out.outputs[1].data == 70
+    assert_equivalent(g, out)
 
 
 def _one_op(op: str, inputs, attrs) -> Graph:

@@ -17,9 +17,11 @@ from emulated_device import EmulatedDevice
 from emulator import EMULATOR_AVAILABLE
 from test_cuda_source import add, gpu_available, tiled_gemm
 from tensorforge.cli import app
+from tensorforge.compiler.tir import Buffer, For, IfThenElse, PrimFunc, Seq, Var
 from tensorforge.tuner import ConfigSpace, TirTask, extract_tasks
 from tensorforge.tuner.cuda_measure import CudaMeasurer, DeviceRun, time_rounds
 from tensorforge.tuner.measure import _Settings
+from tensorforge.tuner.node_task import Scratch
 
 needs_emulator = pytest.mark.skipif(not EMULATOR_AVAILABLE, reason="the CUDA emulator needs g++")
 
@@ -54,6 +56,27 @@ def test_rounds_grow_until_they_last_min_repeat_ms():
     assert len(costs) == 3 and all(c > 0 for c in costs)
     per_round = (device.launches - before - 1) // 3
     assert per_round > 1 and per_round * np.median(costs) >= 0.005  # ~20 ms, timing is noisy
+
+
+def twice_plus(n: int, threads: int = 64) -> PrimFunc:
+    """NodeTask's param order (inputs, outputs, workspace): S[i] = 2 A[i]; C[i] = S[i] + B[i]."""
+    A, B, C, S = (Buffer(x, "float32", (n,)) for x in "ABCS")
+    bx, tx = Var("bx"), Var("tx")
+    i = bx * threads + tx
+    body = IfThenElse(i < n, Seq((S.store(i, A[i] * 2.0), C.store(i, S[i] + B[i]))))
+    return PrimFunc("twice_plus", (A, B, C, S),
+                    For(bx, 0, -(-n // threads), "blockIdx.x",
+                        For(tx, 0, threads, "threadIdx.x", body)))
+
+
+@needs_emulator
+def test_device_run_of_a_model_artifact_with_constants_and_scratch():
+    n = 100
+    a, b = np.arange(n, dtype=np.float32), np.full(n, 0.5, np.float32)
+    artifact = (twice_plus(n), (a, None, None, Scratch((n,), "float32")))   # NodeTask.build's
+    run = DeviceRun(EmulatedDevice(), artifact, [b, np.zeros(n, np.float32)], (1,))
+    run()
+    np.testing.assert_array_equal(run.outputs()[0], 2 * a + b)
 
 
 @needs_emulator

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tensorforge.codegen import Target, TargetError
 from tensorforge.codegen.llvm_library import RUNNER
 from tensorforge.compiler import GraphError, tir
+from tensorforge.compiler.aligned import ALIGNMENT
 from tensorforge.compiler.graph import Value
 from tensorforge.runtime.module import Module
 from tensorforge.runtime.program import structural_name
@@ -59,6 +60,12 @@ def test_outputs_are_fresh_per_call():
     second = mod.run(x)
     assert not any(np.shares_memory(a, b) for a in first for b in second)
     check(second, ref(x))
+
+
+def test_output_buffers_are_aligned():
+    mod, _ = make(7, 37, 5)              # s: 28 bytes, then r and z: 1036 bytes each
+    for out in mod.run(np.ones((7, 5), np.float32)):
+        assert out.ctypes.data % ALIGNMENT == 0
 
 
 def test_identical_kernels_compile_once():
