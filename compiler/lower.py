@@ -30,7 +30,7 @@ from .graph import Graph, Node, Value
 from .ops import Pattern, get_op
 from .te import ComputeOp
 from .templates import (GENERIC_INJECTIVE, GENERIC_REDUCTION, GPU_INJECTIVE, GPU_REDUCTION,
-                        Template, select_template, target_kind)
+                        Template, alternative_templates, select_template, target_kind)
 from .topi import COMPUTE
 from .topi.common import LoweringError, te_shape
 
@@ -44,6 +44,7 @@ class LoweredKernel:
     workload: str                  # structural key (no names): ops, shapes, attrs, target
     template: str                  # template name ("generic_injective", "dense", ...)
     config: dict                   # the knob values used
+    workspace: tuple[Value, ...] = ()  # scratch bound to the last params (see _workspace)
 
 
 # ---------------------------------------------------------------- the group
@@ -55,14 +56,18 @@ def _body(node: Node) -> Graph:
     return Graph(tuple(v for v in node.inputs if not v.is_const), node.outputs, (node,), node.op)
 
 
-def _anchor(body: Graph, target=None) -> tuple[Node | None, Template]:
-    """The body node a template claims, else the generic template by the group's pattern.
+def _anchor(body: Graph, target=None, name: str | None = None) -> tuple[Node | None, Template]:
+    """The body node a template claims (the template called `name` when given: a config
+    naming an alternative template), else the generic template by the group's pattern.
     A node touching an empty tensor is left to its plain compute (a product over an empty
     axis is a fill: nothing for a template to tile)."""
     claimed = [(n, t) for n in body.nodes if not _touches_empty(n)
-               and (t := select_template(n, target)) is not None]
+               and (t := select_template(n, target, name)) is not None]
     if claimed:
         return claimed[-1]
+    if name:
+        raise LoweringError(f"the config names template {name!r}, which does not apply to "
+                            f"any node of {[n.op for n in body.nodes]} on {target}")
     heavy = [n for n in body.nodes if get_op(n.op).pattern >= Pattern.OUT_ELEMWISE_FUSABLE
              and n.op not in COMPUTE]
     if heavy:
@@ -217,14 +222,17 @@ def _rebind(func: tir.PrimFunc, shapes: dict) -> tir.PrimFunc:
             if isinstance(b, tir.Buffer) and b in shapes and tuple(b.shape) != tuple(shapes[b])}
     if not swap:
         return func
+    params = tuple(swap.get(p, p) for p in func.params)
+    return dataclasses.replace(func, params=params, body=_swap_buffers(func.body, swap))
 
+
+def _swap_buffers(body: tir.Stmt, swap: dict) -> tir.Stmt:
+    """`body` with the loads and stores of each buffer in `swap` going to its replacement."""
     def fn(n):
         if isinstance(n, (tir.Load, tir.Store)) and n.buffer in swap:
             return dataclasses.replace(n, buffer=swap[n.buffer])
         return None
-
-    params = tuple(swap.get(p, p) for p in func.params)
-    return dataclasses.replace(func, params=params, body=tir.rewrite(func.body, fn))
+    return tir.rewrite(body, fn)
 
 
 # ---------------------------------------------------------------- names and keys
@@ -274,27 +282,38 @@ def _kernel_name(node: Node, index: int | None) -> str:
 # ---------------------------------------------------------------- entry points
 
 
-def _template_of(node: Node, target=None):
+def _template_of(node: Node, target=None, template: str | None = None):
     """The group's graph as its kernel computes it (float16 arithmetic in float32, see
-    compiler/float16.py), the node a template claims in it for `target`, and that template."""
+    compiler/float16.py), the node a template claims in it for `target` (the template named
+    `template` when given), and that template."""
     body = widen_float16(_body(node))
-    return (body, *_anchor(body, target))
+    return (body, *_anchor(body, target, template))
 
 
-def task_space(node: Node, target) -> dict:
-    """The knobs of the template that lowers `node` (for the tuner)."""
-    _, anchor, template = _template_of(node, target)
-    return template.space(anchor or node, target)
+def alternatives(node: Node, target) -> list[str]:
+    """The alternative templates (Template.alternative) that could lower `node` on
+    `target`: the tuner measures each beside the default template."""
+    body = widen_float16(_body(node))
+    return [name for n in body.nodes if not _touches_empty(n)
+            for name in alternative_templates(n, target)]
 
 
-def task_default(node: Node, target) -> dict:
-    """The config `node` is lowered with untuned (its template's default)."""
-    _, anchor, template = _template_of(node, target)
-    return template.default(anchor or node, target)
+def task_space(node: Node, target, template: str | None = None) -> dict:
+    """The knobs of the template that lowers `node` (for the tuner): its default template,
+    or the alternative one called `template`."""
+    _, anchor, t = _template_of(node, target, template)
+    return t.space(anchor or node, target)
+
+
+def task_default(node: Node, target, template: str | None = None) -> dict:
+    """The config `node` is lowered with untuned (its template's default), or the default
+    of the alternative template called `template`."""
+    _, anchor, t = _template_of(node, target, template)
+    return t.default(anchor or node, target)
 
 
 def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
-    body, anchor, template = _template_of(node, target)
+    body, anchor, template = _template_of(node, target, (config or {}).get("template"))
     config = dict(config) if config is not None else template.default(anchor or node, target)
     b = _Builder(node, body, anchor, template, config)
     if b.empties:
@@ -311,11 +330,29 @@ def _lower(node: Node, target, config: dict | None, name: str) -> LoweredKernel:
         b.params.append((Value(f"{name}.{t.name}", tuple(data.shape), str(data.dtype), data), t))
     outputs = tuple(v for v in node.outputs if not _is_empty(v))
     args = [t for _, t in b.params] + list(sched.outputs)
-    func = te.lower(sched, args, name, target)
+    func, workspace = _workspace(te.lower(sched, args, name, target), name)
     values = [v for v, _ in b.params] + list(outputs)
     shapes = {buf: v.shape for buf, v in zip(func.params, values)}
     return LoweredKernel(name, _rebind(func, shapes), tuple(v for v, _ in b.params), outputs,
-                         workload(node, target), template.name, config)
+                         workload(node, target), template.name, config, workspace)
+
+
+def _workspace(func: tir.PrimFunc, name: str) -> tuple[tir.PrimFunc, tuple[Value, ...]]:
+    """The kernel-wide scratch buffers (te.lower's root "global" Allocates: a padded input,
+    Winograd's transformed tiles) become trailing params, each bound to a Value of its own,
+    so the memory plan places them in the arena beside the other temporaries (live for
+    this kernel's call only) instead of the kernel allocating and freeing heap memory on
+    every call (glibc returns big blocks to the OS on free: page faults on the next call)."""
+    body, bufs = func.body, []
+    while isinstance(body, tir.Allocate) and body.buffer.scope == "global":
+        bufs.append(body.buffer)
+        body = body.body
+    if not bufs:
+        return func, ()
+    params = tuple(tir.Buffer(b.name, b.dtype, b.shape) for b in bufs)
+    func = dataclasses.replace(func, params=func.params + params,
+                               body=_swap_buffers(body, dict(zip(bufs, params))))
+    return func, tuple(Value(f"{name}.{b.name}", tuple(b.shape), b.dtype) for b in bufs)
 
 
 def lower_node(node: Node, target, config: dict | None = None) -> LoweredKernel:

@@ -27,7 +27,7 @@ import numpy as np
 from ..codegen.llvm import symbol
 from ..codegen.llvm_library import Call
 from ..compiler import tir
-from ..compiler.aligned import aligned_copy
+from ..compiler.aligned import ALIGNMENT, aligned_copy
 from ..compiler.errors import GraphError
 from ..compiler.graph import Value
 from .memory_plan import MemoryPlan, Step, plan_memory
@@ -45,6 +45,7 @@ class LoweredKernel(Protocol):
     workload: str
     template: str
     config: dict
+    workspace: tuple[Value, ...]   # scratch, bound after the outputs; arena, this call only
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class TensorSpec:
 
     def type_str(self) -> str:
         return f"{self.dtype}[{', '.join(map(str, self.shape))}]"
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ class Program:
     @property
     def n_slots(self) -> int:
         return 1 + len(self.inputs) + len(self.buffers) + len(self.constants)
+
+    def input_slot(self, i: int) -> int:
+        return 1 + i
 
     def buffer_slot(self, b: int) -> int:
         return 1 + len(self.inputs) + b
@@ -127,7 +135,7 @@ def link(inputs: Sequence[Value], outputs: Sequence[Value], kernels: Sequence[Lo
     its `outputs`, and the distinct PrimFuncs to compile (renamed structurally)."""
     for k in kernels:
         _check_params(k)
-    ids = _ids([*inputs, *outputs, *(v for k in kernels for v in (*k.inputs, *k.outputs))])
+    ids = _ids([*inputs, *outputs, *(v for k in kernels for v in _params(k))])
     consts = list(dict.fromkeys(v for v in (*(v for k in kernels for v in k.inputs), *outputs)
                                 if v.is_const))
     written = {v for k in kernels for v in k.outputs}
@@ -135,9 +143,10 @@ def link(inputs: Sequence[Value], outputs: Sequence[Value], kernels: Sequence[Lo
                    if v in written or _unwritten_empty(v, inputs)]
     external = set(inputs) | set(outputs) | set(consts)
     plan = plan_memory([Step(k.name, tuple(ids[v] for v in k.inputs),
-                             tuple(ids[v] for v in k.outputs)) for k in kernels],
+                             tuple(ids[v] for v in (*k.outputs, *k.workspace)))
+                        for k in kernels],
                        {ids[v]: v.nbytes for v in ids}, {ids[v] for v in external},
-                       alignment=64, inplace=False)
+                       alignment=ALIGNMENT, inplace=False)
 
     slot = {v: (1 + i, 0) for i, v in enumerate([*inputs, *out_buffers, *consts])}
     slot.update({v: (ARENA, o) for v, o in ((v, plan.offsets.get(ids[v])) for v in ids)
@@ -149,7 +158,7 @@ def link(inputs: Sequence[Value], outputs: Sequence[Value], kernels: Sequence[Lo
         name = structural_name(k.func)
         funcs.setdefault(name, dataclasses.replace(k.func, name=name))
         calls.append(KernelCall(k.name, symbol(funcs[name]),
-                                tuple(slot[v] for v in (*k.inputs, *k.outputs)),
+                                tuple(slot[v] for v in _params(k)),
                                 k.workload, k.template, dict(k.config)))
     program = Program(tuple(_spec(v) for v in inputs), tuple(_spec(v) for v in outputs),
                       tuple(_source(v, inputs, out_buffers, consts) for v in outputs),
@@ -191,8 +200,13 @@ def _source(v: Value, inputs, out_buffers, consts) -> tuple[str, int]:
                      "any kernel")
 
 
+def _params(k: LoweredKernel) -> tuple[Value, ...]:
+    """The values a kernel's params are bound to, in order."""
+    return (*k.inputs, *k.outputs, *k.workspace)
+
+
 def _check_params(k: Any) -> None:
-    values = (*k.inputs, *k.outputs)
+    values = _params(k)
     params = k.func.params
     if len(params) != len(values):
         raise GraphError(f"kernel {k.name}: {len(params)} params for {len(values)} tensors")

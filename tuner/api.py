@@ -62,7 +62,8 @@ def _default_cost(task: NodeTask, measure_fn: Callable, db: TuningDatabase) -> t
     if default not in task.space:
         return float("inf"), 0
     threads = getattr(measure_fn, "threads", None)
-    known = {r.config_key: r for r in db.records(task.target, task.workload, threads)}
+    known = {r.config_key: r for r in db.records(task.target, task.workload, threads,
+                                                 task.template)}
     record = known.get(config_key(default))
     if record is not None:
         return record.cost, 0

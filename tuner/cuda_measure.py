@@ -27,6 +27,7 @@ from ..codegen.target import Target
 from ..runtime.cuda_device import CupyDevice, Device
 from ..runtime.cuda_module import CudaFunction
 from .measure import PRELOAD as CPU_PRELOAD, LocalMeasurer, _check, _Settings
+from .node_task import allocate_scratch, bind_params
 from .task import Task
 
 PRELOAD = [*CPU_PRELOAD, "tensorforge.tuner.cuda_measure"]
@@ -37,18 +38,16 @@ class DeviceRun:
     queue a launch; `outputs()` downloads the written arguments."""
 
     def __init__(self, device: Device, artifact, args: list, outputs: tuple):
-        # a NodeTask artifact is (func, constants): None marks the params `args` fill in order
+        # a NodeTask artifact is (func, constants), a TirTask one a bare func
         func, constants = artifact if isinstance(artifact, tuple) else (artifact, ())
-        free = iter(range(len(args)))
-        fills = [next(free) if c is None else None for c in constants] + list(free)
+        params, slots = bind_params(allocate_scratch(constants), args)
         self.device, self.function = device, CudaFunction.of(func, func.name)
         self.kernel = device.compile(self.function.source, self.function.name)
-        self.arrays = [np.ascontiguousarray(c if k is None else args[k])
-                       for c, k in zip((*constants, *[None] * len(args)), fills)]
+        self.arrays = [np.ascontiguousarray(a) for a in params]
         self.pointers = [device.allocate(a.nbytes) for a in self.arrays]
         for p, a in zip(self.pointers, self.arrays):
             device.upload(p, a)
-        self._written = [fills.index(k) for k in outputs]
+        self._written = [slots[k] for k in outputs]
 
     def __call__(self) -> None:
         self.device.launch(self.kernel, self.function.grid, self.function.block, self.pointers)
@@ -94,7 +93,7 @@ class CudaMeasurer(LocalMeasurer):
     """LocalMeasurer's workers, timeouts and crash records, with the CUDA worker above."""
 
     def __init__(self, timeout: float = 10.0, repeat: int = 3, number: int = 1,
-                 min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-5,
+                 min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-4,
                  device_factory=CupyDevice, threads: int | None = None):
         super().__init__(timeout, repeat, number, min_repeat_ms, rtol, atol, "forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)

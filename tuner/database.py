@@ -270,10 +270,11 @@ class TuningDatabase:
         return self._guard(lambda: conn.execute(sql, params).fetchall())
 
     def records(self, target: str | None = None, workload: str | None = None,
-                threads: int | None = None) -> list[Record]:
-        """Records in insertion order, optionally only those of a target, workload and/or
-        thread count."""
-        where, params = _filter(target=target, workload=workload, threads=threads)
+                threads: int | None = None, template: str | None = None) -> list[Record]:
+        """Records in insertion order, optionally only those of a target, workload, thread
+        count and/or template (a workload's tasks of different templates share its key)."""
+        where, params = _filter(target=target, workload=workload, threads=threads,
+                                template=template)
         rows = self._rows(f"SELECT * FROM records {where} ORDER BY id", params)
         return list(_parse(rows, str(self.path)))
 

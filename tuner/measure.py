@@ -7,7 +7,10 @@
 Each candidate runs in a fresh process forked from a fork server that has TensorForge already
 imported (cheap to start, and no inherited threads, unlike a plain fork of the tuner). The
 worker loads the artifact, runs it once and compares the outputs with the reference computed
-once per task (a wrong kernel is an error, not a fast record), then times `repeat` rounds of
+once per task (a wrong kernel is an error, not a fast record; atol is relative to the
+reference's largest magnitude, as a reduction's rounding error is: an indexing bug is off by
+the scale itself, while a reordered sum, or Winograd's transforms, is off by ~1e-6 of it),
+then times `repeat` rounds of
 `number` runs, raising `number` until a round lasts `min_repeat_ms` (AutoTVM's semantics).
 A worker past `timeout` is killed; one that dies (segfault, abort) reports its signal.
 Kernels run with `threads` threads (default: TENSORFORGE_NUM_THREADS, else the cores this
@@ -59,9 +62,16 @@ class _Settings:
     atol: float
 
 
+def _scale(a: np.ndarray) -> float:
+    """The largest finite magnitude in `a` (1 when it is smaller or there is none)."""
+    finite = np.abs(a[np.isfinite(a)]) if a.dtype.kind == "f" else np.abs(a)
+    return max(1.0, float(finite.max())) if finite.size else 1.0
+
+
 def _check(outputs, expected, s: _Settings) -> str | None:
     for k, (got, want) in enumerate(zip(outputs, expected)):
-        if got.shape != want.shape or not np.allclose(got, want, rtol=s.rtol, atol=s.atol,
+        if got.shape != want.shape or not np.allclose(got, want, rtol=s.rtol,
+                                                      atol=s.atol * _scale(want),
                                                       equal_nan=True):
             err = np.max(np.abs(got.astype(np.float64) - want)) if got.shape == want.shape \
                 else f"shape {got.shape} != {want.shape}"
@@ -115,7 +125,7 @@ class LocalMeasurer:
     worker = staticmethod(_worker)  # what runs in the child (the CUDA measurer's differs)
 
     def __init__(self, timeout: float = 10.0, repeat: int = 3, number: int = 1,
-                 min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-5,
+                 min_repeat_ms: float = 0.0, rtol: float = 1e-4, atol: float = 1e-4,
                  context: str = "forkserver", threads: int | None = None):
         self.timeout = timeout
         self.threads = threads or num_threads()

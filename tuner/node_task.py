@@ -5,9 +5,11 @@
     fn = task.load((func, constants))      # in the worker: fn(*inputs, *outputs)
 
 A config may change the kernel's constant parameters (the conv template packs its weights
-by the tile it picked), so the artifact carries them and the worker's callable takes only
-what is the same for every config: the node's runtime inputs (random arrays) then its
-outputs. The reference is the default config's output, the kernel `compile` builds untuned.
+by the tile it picked) and its workspace (scratch sized by the tiles), so the artifact
+carries them and the worker's callable takes only what is the same for every config: the
+node's runtime inputs (random arrays) then its outputs. The reference is the default
+config's output, the kernel `compile` builds untuned (for a task of an alternative template
+too: Winograd is checked against the direct convolution).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from ..codegen import Target
 from ..compiler import tir
 from ..compiler.graph import Node
-from ..compiler.lower import lower_node, task_space, workload
+from ..compiler.lower import lower_node, task_default, task_space, workload
 from ..compiler.topi.conv import geometry
 from .features import featurize
 from .space import Config, ConfigSpace
@@ -61,23 +64,51 @@ def estimate_flops(node: Node) -> float:
     return float(sum(math.prod(v.shape) for n in body for v in n.outputs))
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """A workspace param in an artifact: allocated where the kernel is loaded."""
+
+    shape: tuple
+    dtype: str
+
+
+def allocate_scratch(constants: tuple) -> tuple:
+    """An artifact's constants with an array for each Scratch (made once, at load)."""
+    return tuple(np.empty(c.shape, c.dtype) if isinstance(c, Scratch) else c for c in constants)
+
+
+def bind_params(constants: tuple, args: Sequence) -> tuple[list, list[int]]:
+    """A kernel's params in order, and the param index each of `args` went to: `constants`
+    (an artifact's, scratch allocated) with `args` filling its None slots in order and the
+    rest of `args` after them (all of them for a bare PrimFunc artifact: no constants)."""
+    free = [k for k, c in enumerate(constants) if c is None]
+    if len(args) < len(free):
+        raise ValueError(f"the kernel takes {len(free)} arguments, got {len(args)}")
+    slots = free + list(range(len(constants), len(constants) + len(args) - len(free)))
+    params = [*constants, *[None] * (len(args) - len(free))]
+    for k, a in zip(slots, args):
+        params[k] = a
+    return params, slots
+
+
 def _call(kernel, constants: tuple, *args):
-    """kernel(*params) with the constants in their slots and `args` filling the others."""
-    free = iter(args)
-    kernel(*(next(free) if c is None else c for c in constants), *free)
+    kernel(*bind_params(constants, args)[0])
 
 
 @dataclass(eq=False)
 class NodeTask:
     """The Task (tuner/task.py) of a graph node; `weight` is how many kernels of the model
-    share its workload. Pickles into workers without its caches."""
+    share its workload. `template`: the template whose space is searched, the node's
+    default one when None, or an alternative one (lower.task_space); tasks of one node
+    share its workload key, so compile takes the fastest record of any of them. Pickles
+    into workers without its caches."""
 
     node: Node
     target: str
     weight: int = 1
     seed: int = 0
+    template: str | None = None
     workload: str = field(init=False)
-    template: str = field(init=False)
     space: ConfigSpace = field(init=False)
     flops: float = field(init=False)
     outputs: tuple = field(init=False)
@@ -89,9 +120,9 @@ class NodeTask:
         target = self.target if isinstance(self.target, Target) else Target.parse(self.target)
         self.target = str(target)
         self.workload = workload(self.node, target)
-        self.space = ConfigSpace(task_space(self.node, target))
+        self.space = ConfigSpace(task_space(self.node, target, self.template))
         self.flops = estimate_flops(self.node)
-        kernel = lower_node(self.node, target)
+        kernel = lower_node(self.node, target, task_default(self.node, target, self.template))
         self.template, self.default = kernel.template, kernel.config
         free = [(p.shape, p.dtype) for p, v in zip(kernel.func.params, kernel.inputs)
                 if not v.is_const]
@@ -99,15 +130,17 @@ class NodeTask:
         self.outputs = tuple(range(len(free), len(free) + len(kernel.outputs)))
 
     def build(self, config: Config | None) -> tuple[tir.PrimFunc, tuple]:
-        """(PrimFunc, constants): one array per constant param, None for the others."""
+        """(PrimFunc, constants): one array per constant param, a Scratch per workspace param,
+        None for the others."""
         kernel = lower_node(self.node, self.target, config)
         constants = tuple(v.data if v.is_const else None for v in kernel.inputs)
-        return kernel.func, constants + (None,) * len(kernel.outputs)
+        scratch = tuple(Scratch(v.shape, v.dtype) for v in kernel.workspace)
+        return kernel.func, constants + (None,) * len(kernel.outputs) + scratch
 
     def load(self, artifact) -> functools.partial:
         from ..codegen import build
         func, constants = artifact
-        return functools.partial(_call, build(func, self.target), constants)
+        return functools.partial(_call, build(func, self.target), allocate_scratch(constants))
 
     def arguments(self) -> list[np.ndarray]:
         """Random runtime inputs (standard normal; 0/1 for integers), zeroed outputs."""

@@ -56,10 +56,10 @@ class TuneState:
 
 def _history(db: TuningDatabase, task: Task,
              threads: int | None = None) -> tuple[list[Config], list[float]]:
-    """The task's recorded configs (latest record wins) that belong to its space, of records
-    measured with `threads` threads (any when None)."""
+    """The task's recorded configs (latest record wins: records of its template) that belong
+    to its space, of records measured with `threads` threads (any when None)."""
     latest: dict[str, tuple[Config, float]] = {}
-    for r in db.records(task.target, task.workload, threads):
+    for r in db.records(task.target, task.workload, threads, task.template):
         if r.config in task.space:
             latest[r.config_key] = (r.config, r.cost)
         else:

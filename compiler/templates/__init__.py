@@ -6,12 +6,11 @@ from . import dense_templates  # noqa: F401  (registers MatMul/Gemm)
 from .generic import GENERIC_INJECTIVE, GENERIC_REDUCTION
 from . import gpu_conv, gpu_dense  # noqa: F401  (register Conv, MatMul/Gemm on cuda)
 from .gpu_generic import GPU_INJECTIVE, GPU_REDUCTION
-from .registry import TEMPLATES, Template, register_template, select_template, target_kind
+from .registry import (TEMPLATES, Template, alternative_templates, register_template,
+                       select_template, target_kind)
+from . import conv2d, conv2d_depthwise  # noqa: F401  (register Conv/ConvTranspose)
+from . import conv2d_winograd  # noqa: F401  (after conv2d: an alternative to it)
 
-try:  # the conv templates are written in parallel; lowering reports a missing one clearly
-    from . import conv2d, conv2d_depthwise  # noqa: F401
-except ImportError:  # pragma: no cover - until compiler/topi/conv.py lands
-    pass
-
-__all__ = ["TEMPLATES", "Template", "register_template", "select_template", "target_kind",
+__all__ = ["TEMPLATES", "Template", "alternative_templates", "register_template",
+           "select_template", "target_kind",
            "GENERIC_INJECTIVE", "GENERIC_REDUCTION", "GPU_INJECTIVE", "GPU_REDUCTION"]

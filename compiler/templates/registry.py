@@ -25,7 +25,11 @@ class Template:
         of that space (tune measures it first; tests/tuner/test_template_defaults.py checks).
     pack(node, config) -> {input index: np.ndarray}: compile-time re-layout of constant inputs
         (e.g. weights to OIHW16o); the kernel then takes the packed constant instead.
-    target_kinds: the target kinds it schedules for (CPU templates: "llvm"; GPU: "cuda")."""
+    target_kinds: the target kinds it schedules for (CPU templates: "llvm"; GPU: "cuda").
+    alternative: another algorithm for ops a first template already lowers (Winograd conv:
+        inexact, faster only on some shapes): never picked by default, only when a config
+        names it ({"template": name, ...}, from a tuning record); the tuner tunes it as a
+        task of its own beside the default template's."""
 
     name: str
     ops: frozenset[str]
@@ -36,6 +40,7 @@ class Template:
     applies: Callable = field(default=lambda node: True)
     pack: Callable | None = None
     target_kinds: frozenset = frozenset({"llvm"})
+    alternative: bool = False
 
 
 TEMPLATES: list[Template] = []
@@ -48,11 +53,23 @@ def register_template(template: Template) -> Template:
     return template
 
 
-def select_template(node, target=None) -> Template | None:
-    """The template for an anchor node (a plain IR node) on `target` (None: the host CPU),
-    or None for generic scheduling."""
+def _fits(t: Template, node, kind: str) -> bool:
+    return node.op in t.ops and kind in t.target_kinds and t.applies(node)
+
+
+def select_template(node, target=None, name: str | None = None) -> Template | None:
+    """The template for an anchor node (a plain IR node) on `target` (None: the host CPU):
+    the first non-alternative one that fits, or the one called `name` if it fits; None for
+    generic scheduling."""
     kind = target_kind(target)
     for t in TEMPLATES:
-        if node.op in t.ops and kind in t.target_kinds and t.applies(node):
+        if (t.name == name if name else not t.alternative) and _fits(t, node, kind):
             return t
     return None
+
+
+def alternative_templates(node, target=None) -> list[str]:
+    """Names of the alternative templates that fit `node` on `target` (tuned beside its
+    default template)."""
+    kind = target_kind(target)
+    return [t.name for t in TEMPLATES if t.alternative and _fits(t, node, kind)]

@@ -28,7 +28,7 @@ def run_kernel(kernel, env: dict) -> list:
     fn = codegen.build(kernel.func, HOST)
     ins = [np.array(v.data if v.is_const else env[v], order="C") for v in kernel.inputs]
     outs = [np.full(v.shape, 7, v.dtype) for v in kernel.outputs]
-    fn(*ins, *outs)
+    fn(*ins, *outs, *(np.full(v.shape, 7, v.dtype) for v in kernel.workspace))
     return outs
 
 

@@ -30,6 +30,7 @@ class FakeKernel:
     workload: str = ""
     template: str = "hand"
     config: dict = field(default_factory=dict)
+    workspace: tuple = ()
 
 
 CPU_FUNCS = SimpleNamespace(  # the loop IR of each kernel of `chain`, by role

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tensorforge import workloads
 from tensorforge.codegen import Target
 from tensorforge.compiler import GraphBuilder
-from tensorforge.compiler.lower import lower_graph
+from tensorforge.compiler.lower import alternatives, lower_graph
 from tensorforge.tuner import NodeTask, extract_tasks
 from tensorforge.tuner.extract import model_graph
 
@@ -69,12 +69,18 @@ def test_small_spaces_are_skipped_unless_asked_for():
 def test_resnet18_tasks_ordered_by_weight_times_flops():
     graph = model_graph(workloads.get("resnet18")[0])
     tasks = extract_tasks(graph, HOST)
-    assert len({t.workload for t in tasks}) == len(tasks)
+    assert len({(t.workload, t.template) for t in tasks}) == len(tasks)
     tuned = [k for k in lower_graph(graph, HOST) if k.template in {t.template for t in tasks}]
-    assert sum(t.weight for t in tasks) == len(tuned)
+    assert sum(t.weight for t in tasks if t.template != "conv2d_winograd") == len(tuned)
+    # the 3x3 stride-1 convs get a Winograd task each, weighted like their direct one
+    direct = {t.workload: t.weight for t in tasks if t.template == "conv2d_nchwc"}
+    wino = {t.workload: t.weight for t in tasks if t.template == "conv2d_winograd"}
+    assert wino and all(direct[w] == n for w, n in wino.items())
+    assert set(wino) == {t.workload for t in tasks
+                         if t.template == "conv2d_nchwc" and alternatives(t.node, HOST)}
     work = [t.weight * t.flops for t in tasks]
     assert work == sorted(work, reverse=True)
-    assert {t.template for t in tasks} == {"conv2d_nchwc", "dense"}
+    assert {t.template for t in tasks} == {"conv2d_nchwc", "conv2d_winograd", "dense"}
     assert max(t.flops for t in tasks) == 2 * 64 * 112 * 112 * 3 * 7 * 7
 
 
