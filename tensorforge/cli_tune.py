@@ -35,13 +35,21 @@ def _tasks_table(label: str, tasks) -> Table:
 
 
 def _summary_table(summary) -> Table:
+    """One row per task; "untuned" is the kernel compile builds without records: the default
+    config of the workload's default template (for a Winograd task, the direct conv's)."""
+    from .compiler.templates import TEMPLATES
+    alternative = {t.name for t in TEMPLATES if t.alternative}
+    untuned = {t.workload: t.default_gflops for t in summary.tasks
+               if t.template not in alternative}
     table = Table(title=f"tuned into {summary.db}")
-    for col in ("kernel", "trials", "errors", "default GFLOP/s", "best GFLOP/s", "speedup"):
-        table.add_column(col, justify="left" if col == "kernel" else "right")
+    for col in ("kernel", "template", "trials", "errors", "untuned GFLOP/s", "best GFLOP/s",
+                "speedup"):
+        table.add_column(col, justify="left" if col in ("kernel", "template") else "right")
     for t in summary.tasks:
-        gain = f"{t.best_gflops / t.default_gflops:.2f}x" if t.default_gflops else "-"
-        table.add_row(short(t.workload), str(t.trials), str(t.errors),
-                      f"{t.default_gflops:.2f}", f"{t.best_gflops:.2f}", gain)
+        base = untuned.get(t.workload, t.default_gflops)
+        gain = f"{t.best_gflops / base:.2f}x" if base else "-"
+        table.add_row(short(t.workload), t.template, str(t.trials), str(t.errors),
+                      f"{base:.2f}", f"{t.best_gflops:.2f}", gain)
     return table
 
 

@@ -82,3 +82,19 @@ def test_tuning_both_tasks_reads_only_its_own_records(tmp_path):
     with TuningDatabase(path) as db:
         assert {r.template for r in db.records()} == {"conv2d_nchwc", "conv2d_winograd"}
         assert len(db.records()) == 6
+
+
+def test_tune_summary_rates_winograd_against_the_untuned_direct_conv():
+    from rich.console import Console
+
+    from tensorforge.cli_tune import _summary_table
+    from tensorforge.tuner.api import TaskResult, TuneSummary
+    key = "Conv|float32[1, 64, 56, 56]->float32[1, 64, 56, 56]|Conv+Relu|llvm|0"
+    summary = TuneSummary("llvm", "t.db", [
+        TaskResult(key, "conv2d_nchwc", 2, 2160, 24, 24, 0, 200.0, 210.0, {}),
+        TaskResult(key, "conv2d_winograd", 2, 24, 24, 24, 0, 90.0, 400.0, {})])
+    console = Console(width=200, record=True)
+    console.print(_summary_table(summary))
+    rows = [line for line in console.export_text().splitlines() if "Conv+Relu" in line]
+    assert "conv2d_nchwc" in rows[0] and "1.05x" in rows[0]
+    assert "conv2d_winograd" in rows[1] and "200.00" in rows[1] and "2.00x" in rows[1]
