@@ -41,9 +41,8 @@ def _summary_table(summary) -> Table:
     alternative = {t.name for t in TEMPLATES if t.alternative}
     untuned = {t.workload: t.default_gflops for t in summary.tasks
                if t.template not in alternative}
-    table = Table(title=f"tuned into {summary.db}")
-    for col in ("kernel", "template", "trials", "errors", "untuned GFLOP/s", "best GFLOP/s",
-                "speedup"):
+    table = Table(title=f"tuned into {summary.db} (GFLOP/s)")
+    for col in ("kernel", "template", "trials", "errors", "untuned", "best", "speedup"):
         table.add_column(col, justify="left" if col in ("kernel", "template") else "right")
     for t in summary.tasks:
         base = untuned.get(t.workload, t.default_gflops)

@@ -123,7 +123,8 @@ def test_cli_tunes_an_onnx_file(cli, tmp_path):
                                       "--db", str(db), "--tuner", "random", "--threads", "1"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())           # rich wraps lines at the terminal width
-    assert "mm.onnx: 1 tasks to tune" in text and "best GFLOP/s" in text
+    assert "mm.onnx: 1 tasks to tune" in text and "(GFLOP/s)" in text
+    assert "untuned ┃ best ┃ speedup" in text and "x │" in text    # the summary table
     with TuningDatabase(db) as d:
         assert len(d) == 3
         assert {r.threads for r in d.records()} == {1}       # --threads reached the measurer
