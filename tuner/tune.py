@@ -82,7 +82,8 @@ def transfer_data(db: TuningDatabase, tasks: Sequence[Task]):
         xs += [other.features(c) for c in configs]
         ys += costs
         gs += [g] * len(configs)
-    return np.array(xs).reshape(len(xs), -1), np.array(ys), np.array(gs, dtype=np.int64)
+    features = np.array(xs).reshape(len(xs), -1) if xs else np.zeros((0, 0))
+    return features, np.array(ys), np.array(gs, dtype=np.int64)
 
 
 def tune_task(task: Task, measure_fn: Callable, db: TuningDatabase, n_trials: int,

@@ -137,3 +137,25 @@ def test_cli_tunes_an_onnx_file(cli, tmp_path):
 def test_cli_errors_are_one_line(cli, tmp_path, args, message):
     result = CliRunner().invoke(cli, ["tune", *args, "--db", str(tmp_path / "t.db")])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_tune_trains_each_task_on_its_templates_other_tasks(tmp_path, monkeypatch):
+    """Transfer: the cost model of a task sees the records of the model's other tasks of the
+    same template (another template's records mislead it, docs/tuning.md)."""
+    from tensorforge.tuner import api
+    b = GraphBuilder("two")
+    x = b.input("x", (12, 24), "float32")
+    h = b.emit1("Relu", [b.emit1("MatMul", [x, b.const(W, "w1")])])
+    w2 = np.random.default_rng(3).standard_normal((40, 16)).astype(np.float32)
+    graph = b.build([b.emit1("MatMul", [h, b.const(w2, "w2")])])
+    seen = []
+
+    def spy(task, *args, transfer=(), **kwargs):
+        seen.append((task.workload, [t.workload for t in transfer]))
+        return real(task, *args, transfer=transfer, **kwargs)
+    real = api.tune_task
+    monkeypatch.setattr(api, "tune_task", spy)
+    summary = tune(graph, "llvm", tmp_path / "t.db", trials=2, tuner="xgb", progress=False,
+                   measure_fn=Recording())
+    first, second = (t.workload for t in summary.tasks)
+    assert seen == [(first, [second]), (second, [first])]
