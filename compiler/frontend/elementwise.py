@@ -67,10 +67,11 @@ def convert_mod_10(ctx, node):
 # -- Clip: bounds are attributes before opset 11, optional scalar inputs after ----------------
 
 def default_bounds(dtype: str) -> dict[str, float | int]:
-    """Bounds that clip nothing: infinities for floats, the type's range for integers."""
+    """The spec's numeric_limits::lowest() and max(): the type's finite range, so an absent
+    float bound still clips an infinity to the largest finite value, as ONNX Runtime does."""
     kind = np.dtype(dtype).kind
     if kind == "f":
-        return {"min": -np.inf, "max": np.inf}
+        return {"min": float(np.finfo(dtype).min), "max": float(np.finfo(dtype).max)}
     if kind in "iu":
         return {"min": int(np.iinfo(dtype).min), "max": int(np.iinfo(dtype).max)}
     raise ShapeError(f"Clip input has dtype {dtype}; expected a numeric type")

@@ -28,9 +28,12 @@ def _require_nonempty_windows(x: TensorType, op: str) -> None:
 
 
 def _infer_pool(x, *, kernel_shape, strides, pads, dilations, ceil_mode, allowed, op):
+    """With N == 0 the output is empty whatever its spatial lengths, and ORT gives a window
+    that fits nowhere (an empty spatial axis, kernel 1) length 0 rather than an error."""
     require_dtype(x, allowed, f"{op} input X")
     _require_nonempty_windows(x, op)
-    out = check_window(x, kernel_shape, strides, pads, dilations, bool(ceil_mode))
+    out = check_window(x, kernel_shape, strides, pads, dilations, bool(ceil_mode),
+                       allow_empty=x.shape[0] == 0)
     if any(p >= k for p, k in zip(pads, kernel_shape * 2)):
         raise ShapeError(f"{op} pads {list(pads)} must be smaller than kernel_shape "
                          f"{list(kernel_shape)}")

@@ -56,8 +56,9 @@ def out_length(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int
 
 
 def check_window(x: TensorType, kernel: Sequence[int], strides, pads, dilations,
-                 ceil_mode: bool = False) -> tuple[int, ...]:
-    """Validate window attributes against `x` and return the output's spatial shape."""
+                 ceil_mode: bool = False, allow_empty: bool = False) -> tuple[int, ...]:
+    """Validate window attributes against `x` and return the output's spatial shape; a
+    window that fits nowhere is an error unless `allow_empty` (then 0 windows)."""
     nd = spatial_rank(x)
     ints(tuple(kernel), nd, "kernel_shape", 1)
     ints(strides, nd, "strides", 1)
@@ -65,7 +66,7 @@ def check_window(x: TensorType, kernel: Sequence[int], strides, pads, dilations,
     ints(pads, 2 * nd, "pads", 0)
     out = tuple(out_length(x.shape[2 + i], kernel[i], strides[i], pads[i], pads[nd + i],
                            dilations[i], ceil_mode) for i in range(nd))
-    if any(o < 1 for o in out):
+    if not allow_empty and any(o < 1 for o in out):
         raise ShapeError(f"window of kernel {list(kernel)}, dilations {list(dilations)} does not "
                          f"fit spatial shape {list(x.shape[2:])} padded by {list(pads)}")
     return out

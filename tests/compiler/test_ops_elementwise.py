@@ -7,7 +7,9 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 from onnx import helper
 
-from oracle import TensorProto, check_model, check_op, single_op_model, tensor_info
+import tensorforge
+from oracle import (TensorProto, assert_close, check_model, check_op, single_op_model,
+                    tensor_info)
 from tensorforge.compiler import ShapeError, UnsupportedModelError, from_onnx
 from tensorforge.compiler.ops import Pattern, get_op
 
@@ -274,6 +276,22 @@ def test_clip_bounds_as_inputs(data, shape, dtype, bounds):
              opset=ort_opset(data.draw, "Clip", dtype, 11))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("bound", ["", "min", "max"])
+def test_clip_absent_bound_is_the_finite_limit(dtype, bound):
+    """An absent bound is numeric_limits::lowest() / max(), not an infinity: ONNX Runtime
+    clips -inf to -65504 in float16 (found by the fuzzer: Clip of a ReduceMax over nothing).
+    The reference executor and compiled modules at opt_level 0 and 3, against ORT."""
+    x = np.array([-np.inf, np.inf, np.nan, 1, -3], dtype)
+    inits = {bound: np.array(0.5, dtype)} if bound else {}
+    order = ["x", "min" if bound == "min" else "", "max" if bound == "max" else ""]
+    model = single_op_model("Clip", {"x": x}, initializers=inits, input_order=order)
+    (want,) = check_model(model, {"x": x})
+    for level in (0, 3):
+        (got,) = tensorforge.compile(model, opt_level=level).run(x=x)
+        assert_close(got, want, f"opt_level {level}")
+
+
 # -- Cast, Identity, Dropout ------------------------------------------------------------------
 
 CAST_DTYPES = ["float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool"]
@@ -416,7 +434,8 @@ def test_static_parameters_become_attributes():
     x = {"x": np.ones(3, np.float32)}
     bounds = {"lo": np.float32(-1), "hi": np.float32(2)}
     assert ir_nodes("Clip", x, bounds, opset=13) == [("Clip", {"min": -1.0, "max": 2.0})]
-    assert ir_nodes("Clip", x, opset=13) == [("Clip", {"min": -np.inf, "max": np.inf})]
+    lowest = float(np.finfo(np.float32).min)
+    assert ir_nodes("Clip", x, opset=13) == [("Clip", {"min": lowest, "max": -lowest})]
     assert ir_nodes("Cast", x, to=TensorProto.INT64) == [("Cast", {"to": "int64"})]
     assert ir_nodes("Dropout", x, opset=13) == [("Identity", {})]
     assert ir_nodes("LeakyRelu", x) == [("LeakyRelu", {"alpha": 0.01})]

@@ -225,6 +225,15 @@ def test_an_empty_initializer():
     check(make_model(nodes, {"x": x}, ["y", "m"], inits), {"x": x})
 
 
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("shape, kernel", [((0, 2, 0, 4), [1, 1]), ((0, 2, 1, 3), [2, 2])])
+def test_pools_with_n_zero_where_no_window_fits(op, shape, kernel):
+    """With N == 0, ORT pools an empty spatial axis, or one the kernel does not fit, into a
+    length-0 axis (found by the fuzzer: MaxPool of float32[0, 1, 0, 1], kernel [1, 1])."""
+    x = np.zeros(shape, F32)
+    check(make_model([N(op, ["x"], ["y"], kernel_shape=kernel)], {"x": x}, ["y"]), {"x": x})
+
+
 # ------------------------------------------------------------------ refusals
 
 
