@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from graph_strategies import check_and_keep, onnx_cases
 
-EXAMPLES = int(os.environ.get("TENSORFORGE_FUZZ_EXAMPLES", "1200"))
+EXAMPLES = int(os.environ.get("TENSORFORGE_FUZZ_EXAMPLES", "1100"))
 SEED = int(os.environ.get("TENSORFORGE_FUZZ_SEED", "0"))
 
 
