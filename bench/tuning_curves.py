@@ -9,11 +9,13 @@ database (a rerun continues where it stopped; a per-task time budget cuts the sa
 and because the sample is measured in random order what was measured is still uniform).
 `report` then replays search against that table as an oracle, so both searchers see the same
 noise-free costs: random search is a random order of the table, the XGB tuner proposes only
-configs of the table (TableSpace), and both run with --seeds seeds. Per task it prints the
-best GFLOP/s in the table, and the trials each searcher needs to reach 95%, 99% and 100% of
-it (median over seeds), and plots best-so-far GFLOP/s against trials (median line, min-max
-band). One thread measures best on a shared machine: a parallel kernel of a millisecond
-waits for scheduler ticks whenever a neighbour holds one of the cores.
+configs of the table (TableSpace), and both run with --seeds seeds. A third searcher,
+xgb+transfer, is the XGB tuner given the other tasks' tables as transfer data, as tune_task
+gives it the database's records of other tasks. Per task it prints the best GFLOP/s in the
+table, and the trials each searcher needs to reach 95%, 99% and 100% of it (median over
+seeds), and plots best-so-far GFLOP/s against trials (median line, min-max band). One
+thread measures best on a shared machine: a parallel kernel of a millisecond waits for
+scheduler ticks whenever a neighbour holds one of the cores.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tensorforge.codegen import Target
 from tensorforge.tuner import LocalMeasurer, TuningDatabase, XGBTuner
 from tensorforge.tuner.database import config_key
 from tensorforge.tuner.extract import extract_tasks
-from tensorforge.tuner.tune import record_of
+from tensorforge.tuner.tune import record_of, transfer_data
 
 CONVS = {"conv3x3 64@56": (64, 56), "conv3x3 128@28": (128, 28), "conv3x3 256@14": (256, 14)}
 LEVEL = 0.95                 # the headline level; the report adds stricter ones
@@ -125,12 +127,18 @@ def random_curve(gflops: np.ndarray, seed) -> np.ndarray:
     return np.maximum.accumulate(gflops[np.random.default_rng(seed).permutation(len(gflops))])
 
 
-def xgb_curve(task, configs: list, gflops: np.ndarray, seed: int, trials: int) -> np.ndarray:
+def xgb_curve(task, configs: list, gflops: np.ndarray, seed: int, trials: int,
+              transfer: tuple | None = None) -> np.ndarray:
     """Best-so-far GFLOP/s of the XGB tuner proposing from the table, batches of 8, over
     `trials` trials; the search stops once it has found the table's best (the curve is flat
-    from there, and refitting on up to 1000 configs is what a replay spends its time on)."""
+    from there, and refitting on up to 1000 configs is what a replay spends its time on).
+    `transfer`: tune.transfer_data of other tasks, which the tuner trains on besides (from
+    the first batch on: tune_task updates the tuner with the task's empty history first)."""
     space = TableSpace(task.space, configs)
     tuner = XGBTuner(space, features=task.features, seed=seed)
+    if transfer is not None:
+        tuner.set_transfer(*transfer)
+    tuner.update([], [])
     seen: list[float] = []
     while tuner.has_next() and len(seen) < trials and max(seen, default=-1.0) < gflops.max():
         batch = tuner.next_batch(8)
@@ -155,8 +163,11 @@ def report(args) -> None:
             if not configs:
                 continue
             seeds, trials = range(args.seeds), args.trials or len(configs)
+            others = transfer_data(db, [t for t in tasks.values() if t is not task])
             runs = {"random": [random_curve(gflops, (k, s))[:trials] for s in seeds],
-                    "xgb": [xgb_curve(task, configs, gflops, s, trials) for s in seeds]}
+                    "xgb": [xgb_curve(task, configs, gflops, s, trials) for s in seeds],
+                    "xgb+transfer": [xgb_curve(task, configs, gflops, s, trials, others)
+                                     for s in seeds]}
             curves[name] = runs
             row = {"task": name, "space": len(task.space), "measured": len(configs),
                    "errors": int((gflops == 0).sum()), "best_gflops": float(gflops.max()),
@@ -182,7 +193,8 @@ def plot(curves: dict, rows: list, path: str) -> None:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
     for ax, (name, runs), row in zip(axes[0], curves.items(), rows):
-        for kind, color in (("random", "tab:gray"), ("xgb", "tab:blue")):
+        for kind, color in (("random", "tab:gray"), ("xgb", "tab:blue"),
+                            ("xgb+transfer", "tab:orange")):
             stack = np.stack(runs[kind])
             x = np.arange(1, stack.shape[1] + 1)
             ax.plot(x, np.median(stack, axis=0), color=color, label=kind)
