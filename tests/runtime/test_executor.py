@@ -70,7 +70,7 @@ def test_output_buffers_are_aligned():
 
 def test_identical_kernels_compile_once():
     inputs, outputs, kernels, ref = chain(4, 16, 3)
-    (s, r, z), h = outputs, kernels[0].outputs[0]
+    (_, r, z), h = outputs, kernels[0].outputs[0]
     z2 = Value("z2", z.shape, z.dtype)
     again = FakeKernel("add_4", replace(kernels[3].func, name="other_name"), (r, h), (z2,))
     mod = Module.link(inputs, (*outputs, z2), [*kernels, again], HOST)
