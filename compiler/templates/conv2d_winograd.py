@@ -17,7 +17,7 @@ a p_bn x k_bn register tile). T and O live in registers per tile; V and M are ke
 scratch.
 
 Winograd trades exactness for speed (products of the transformed values round differently:
-measured max error ~1e-6 of the output scale for m = 2, ~1e-5 for m = 4), so it is never a
+measured max error 7e-7 of the output scale for m = 2, 4e-6 for m = 4), so it is never a
 default: it is an alternative template (Template.alternative) the tuner measures beside the
 direct conv, and a tuning record naming it ("template": "conv2d_winograd") selects it.
 """
