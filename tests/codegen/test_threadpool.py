@@ -5,7 +5,6 @@ callers, nested and repeated parallel loops; no libgomp."""
 import os
 import subprocess
 import sys
-import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -14,6 +13,8 @@ from hypothesis import example, given, settings, strategies as st
 from tensorforge.codegen.llvm_build import build
 from tensorforge.compiler import tir
 from tensorforge.compiler.tir import Buffer, For, PrimFunc, Var
+
+from threads_testing import run_in_threads
 
 N = 700
 
@@ -93,26 +94,16 @@ def test_call_returns_after_every_chunk_is_done():
 
 def test_concurrent_callers_each_get_their_result():
     """Four Python threads at once: one holds the pool, the others run serially."""
-    errors = []
-
     def worker(seed):
         rng = np.random.default_rng(seed)
-        try:
-            for _ in range(150):
-                m = int(rng.integers(0, N))
-                c = np.zeros((N, 3), "i4")
-                KERNEL(c, 0, m)
-                np.testing.assert_array_equal(c, expected(0, m))
-        except AssertionError as e:
-            errors.append(e)
+        for _ in range(150):
+            m = int(rng.integers(0, N))
+            c = np.zeros((N, 3), "i4")
+            KERNEL(c, 0, m)
+            np.testing.assert_array_equal(c, expected(0, m))
 
     with threads(2):
-        pool = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-    assert not errors, errors[0]
+        run_in_threads(worker, range(4))
 
 
 def test_nested_and_sequential_parallel_loops():
@@ -142,7 +133,8 @@ def test_parallel_loops_do_not_load_libgomp():
               "    t.KERNEL(c, 0, t.N)\n"
               "assert (c == t.expected(0, t.N)).all()\n"
               "print('libgomp' in open('/proc/self/maps').read())\n")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+    here = os.path.dirname(__file__)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]))
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -2,7 +2,6 @@
 concurrent runs, targets this host cannot run, linking errors."""
 
 import re
-import threading
 from dataclasses import replace
 
 import llvmlite.binding as llvm
@@ -20,6 +19,7 @@ from tensorforge.runtime.module import Module
 from tensorforge.runtime.program import structural_name
 
 from lowered_kernels import FakeKernel, chain
+from threads_testing import run_in_threads
 
 HOST = Target.parse("llvm")
 
@@ -98,21 +98,12 @@ def test_concurrent_runs_from_four_threads():
     mod, ref = make(13, 70, 9)
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((13, 9)).astype(np.float32) for _ in range(4)]
-    errors = []
 
     def worker(x):
-        try:
-            for _ in range(25):
-                check(mod.run(x), ref(x))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for _ in range(25):
+            check(mod.run(x), ref(x))
 
-    threads = [threading.Thread(target=worker, args=(x,)) for x in xs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(worker, xs)
 
 
 def test_source_holds_every_kernel_and_the_runner():
