@@ -186,15 +186,16 @@ def schedule_input(s, inp) -> None:
     s[inp].vectorize(w)
 
 
-def start_conv_schedule(outs, template: str, blocked: str = BLOCKED):
-    """The part both conv templates share: the single group output, the blocked conv and its
-    input stage, and a schedule with the epilogue inlined into the output."""
+def start_conv_schedule(outs, template: str, blocked: str = BLOCKED, keep=()):
+    """The part the conv templates share: the single group output, the blocked conv and its
+    input stage, and a schedule with the epilogue inlined into the output (every stage but
+    those and `keep`, the template's own intermediates)."""
     outs = list(outs)
     if len(outs) != 1:
         raise TEError(f"{template} schedule: expects one group output, got {len(outs)}")
     conv, inp = te.find_tagged(outs, blocked), te.find_tagged(outs, "conv_input")
     s = te.create_schedule(outs)
-    inline_epilogue(s, outs, {conv, inp})
+    inline_epilogue(s, outs, {conv, inp, *keep})
     return s, outs[0], conv, inp
 
 

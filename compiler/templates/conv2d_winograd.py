@@ -29,7 +29,7 @@ import numpy as np
 from .. import te
 from ..aligned import aligned_empty
 from ..topi.conv import direct_weight, geometry, input_stage, with_bias
-from .conv2d import _constant_weight, inline_epilogue, lanes
+from .conv2d import _constant_weight, lanes, schedule_input, start_conv_schedule
 from .packing import blocked
 from .registry import Template, register_template
 
@@ -173,20 +173,11 @@ def _vector_tile(stage, axis, width: int, L: int) -> None:
 
 
 def schedule(outs, anchor, config, target=None) -> te.Schedule:
-    outs = list(outs)
-    if len(outs) != 1:
-        raise te.TEError(f"{NAME} schedule: expects one group output, got {len(outs)}")
-    find = lambda tag: te.find_tagged(outs, tag)  # noqa: E731
-    inp, v, acc, mm, o = (find(t) for t in ("conv_input", "wino_v", "wino_gemm", "wino_m",
-                                             "wino_o"))
+    v, mm, o = (te.find_tagged(outs, tag) for tag in ("wino_v", "wino_m", "wino_o"))
     (t,) = v.op.input_tensors()
-    s = te.create_schedule(outs)
-    inline_epilogue(s, outs, {inp, t, v, acc, mm, o})
+    s, out_t, acc, inp = start_conv_schedule(outs, NAME, "wino_gemm", keep=(t, v, mm, o))
     L, m, kb, pb = lanes(target), config["m"], config["k_bn"], config["p_bn"]
-    if inp is not None:
-        n, c, h, w = inp.op.axis
-        s[inp].parallel(s[inp].fuse(n, c))
-        s[inp].vectorize(w)
+    schedule_input(s, inp)
     # input transform: per tile and vector of channels, T then V in registers
     V = s[v]
     eps, nu, p, c = V.op.axis
@@ -217,7 +208,7 @@ def schedule(outs, anchor, config, target=None) -> te.Schedule:
     A.unroll(ap)
     A.vectorize(ak)
     # output transform and epilogue: per tile and vector of channels
-    out = s[outs[0]]
+    out = s[out_t]
     n, k, h, w = out.op.axis
     th, hi = out.split(h, m)
     tw, wi = out.split(w, m)
