@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 import llvmlite.binding as llvm
 
 from ..compiler.errors import TensorForgeError
+from ..compiler.tir import CUDA_LIMITS
 
 CUDA_TRIPLE = "nvptx64-nvidia-cuda"
 CUDA_ARCH = re.compile(r"^sm_\d{2,3}a?$")
-CUDA_LIMITS = {"warp_size": 32, "max_threads_per_block": 1024,
-               "shared_memory_per_block": 48 * 1024, "vector_bits": 128}
 ALIASES = {"avx512": "x86-64-v4", "avx2": "x86-64-v3"}
 EXAMPLE_CPUS = ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "haswell", "skylake-avx512",
                 "icelake-server", "sapphirerapids", "znver3", "znver4", "avx512 (alias)")

@@ -56,6 +56,10 @@ def _body(node: Node) -> Graph:
     return Graph(tuple(v for v in node.inputs if not v.is_const), node.outputs, (node,), node.op)
 
 
+# (injective, reduction) templates for groups no template claims, one pair per target kind
+GENERIC_TEMPLATES = ((GENERIC_INJECTIVE, GENERIC_REDUCTION), (GPU_INJECTIVE, GPU_REDUCTION))
+
+
 def _anchor(body: Graph, target=None, name: str | None = None) -> tuple[Node | None, Template]:
     """The body node a template claims (the template called `name` when given: a config
     naming an alternative template), else the generic template by the group's pattern.
@@ -79,9 +83,10 @@ def _anchor(body: Graph, target=None, name: str | None = None) -> tuple[Node | N
     if missing:
         raise LoweringError(f"cannot lower ops {missing}: no tensor-expression definition")
     reduces = any(get_op(n.op).pattern == Pattern.REDUCTION for n in body.nodes)
-    if target_kind(target) == "cuda":
-        return None, GPU_REDUCTION if reduces else GPU_INJECTIVE
-    return None, GENERIC_REDUCTION if reduces else GENERIC_INJECTIVE
+    kind = target_kind(target)
+    injective, reduction = next(pair for pair in GENERIC_TEMPLATES
+                                if kind in pair[0].target_kinds)
+    return None, reduction if reduces else injective
 
 
 # ---------------------------------------------------------------- empty tensors

@@ -75,6 +75,10 @@ BLOCK_KINDS = ("blockIdx.x", "blockIdx.y", "blockIdx.z")      # in x, y, z order
 THREAD_KINDS = ("threadIdx.x", "threadIdx.y", "threadIdx.z")
 GPU_LOOP_KINDS = frozenset(BLOCK_KINDS + THREAD_KINDS)
 LOOP_KINDS = CPU_LOOP_KINDS | GPU_LOOP_KINDS
+# What a CUDA block may use: read by the GPU templates (tile choices) and by codegen and
+# Target (checks, properties), so both sides agree.
+CUDA_LIMITS = {"warp_size": 32, "max_threads_per_block": 1024,
+               "shared_memory_per_block": 48 * 1024, "vector_bits": 128}
 
 
 def target_kind(target) -> str:

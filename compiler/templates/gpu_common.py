@@ -3,9 +3,12 @@ load of a shared-memory tile (cache_read's stage split over the block's threads)
 
 from __future__ import annotations
 
-WARP = 32
-MAX_THREADS = 1024           # per block
-SHARED_BYTES = 48 * 1024     # static shared memory per block
+from ..aligned import round_up
+from ..tir import CUDA_LIMITS
+
+WARP = CUDA_LIMITS["warp_size"]
+MAX_THREADS = CUDA_LIMITS["max_threads_per_block"]
+SHARED_BYTES = CUDA_LIMITS["shared_memory_per_block"]   # static shared memory per block
 
 
 def pow2_at_least(n: int, lo: int, hi: int) -> int:
@@ -18,7 +21,7 @@ def pow2_at_least(n: int, lo: int, hi: int) -> int:
 
 def round_threads(threads: int, work: int) -> int:
     """`threads`, but no more warps than `work` items need."""
-    return max(WARP, min(threads, -(-work // WARP) * WARP))
+    return max(WARP, min(threads, round_up(work, WARP)))
 
 
 def fuse_all(stage, axes):

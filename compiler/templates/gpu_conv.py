@@ -38,7 +38,7 @@ Knobs: conv2d oc_block, thread_oc, oh_block, ow_block, ic_step; depthwise oh_blo
 from __future__ import annotations
 
 from .. import te
-from ..topi import COMPUTE
+from .generic import _compute
 from ..topi.conv import geometry
 from .conv2d import start_conv_schedule
 from .gpu_common import MAX_THREADS, cooperative_load, pow2_at_least
@@ -46,10 +46,6 @@ from .registry import Template, register_template
 
 CONV = "conv"  # topi's direct convolution tag
 OW_BLOCKS = [1, 2, 4, 7, 8, 14, 16, 28, 32]
-
-
-def _compute(node, inputs, config):
-    return COMPUTE[node.op](node, inputs)
 
 
 def _is_2d(node) -> bool:

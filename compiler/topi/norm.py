@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import te, tir
-from .common import bread, compute, unsupported
+from .common import bread, compute
 from .reduce import drop, reduction, rows_attrs
 
 
@@ -44,14 +44,8 @@ def _stats(x, shape, axes, eps, name):
     return mean, rstd
 
 
-def _check_float32(node):
-    if node.inputs[0].dtype != "float32" and node.inputs[0].dtype != "float64":
-        raise unsupported(node, f"{node.inputs[0].dtype} normalization is not supported yet")
-
-
 def layer_norm(node, inputs):
     """y = (x - mean) * rstd * scale + B over axes [axis, rank); optional mean / rstd outputs."""
-    _check_float32(node)
     x, scale, bias = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
     shape = node.inputs[0].shape
     rank = len(shape)
@@ -79,7 +73,6 @@ def layer_norm(node, inputs):
 
 def instance_norm(node, inputs):
     """y = (x - mean) * rstd * scale[c] + B[c], statistics per (n, c)."""
-    _check_float32(node)
     x, scale, bias = inputs
     shape, out = node.inputs[0].shape, node.outputs[0]
     axes = tuple(range(2, len(shape)))
