@@ -118,7 +118,7 @@ def _check_nesting(func: tir.PrimFunc):
             if s.kind == tir.PARALLEL:
                 raise CudaCodegenError(f"{where}: CPU-parallel loops do not run on a GPU; "
                                        "bind it to blockIdx/threadIdx")
-            wider = [e for k, e in outer if k == s.kind and e < extent.value] \
+            wider = [e for k, e in outer if k == s.kind and e is not None and e < extent.value] \
                 if s.kind in tir.GPU_LOOP_KINDS and isinstance(extent, Const) else []
             if wider:
                 raise CudaCodegenError(f"{where} has extent {extent.value} inside a {s.kind} "

@@ -57,10 +57,11 @@ def load_best_configs(tuning_db, target: Target, threads: int | None = None) -> 
         return {}
 
 
-def _best_record(db, target: str, workload: str, threads: int):
-    """The best record measured with `threads` threads, else the best of any thread count."""
+def _best_record(db, target: str, workload: str, threads: int | None):
+    """The best record measured with `threads` threads, else the best of any thread count
+    (None: any, a GPU target's records)."""
     found = db.best(target, workload, threads)
-    if found is None:
+    if found is None and threads is not None:
         found = db.best(target, workload)
         if found is not None:
             log.debug("%s: no record measured with %d threads; using one measured with %s",

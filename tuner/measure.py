@@ -136,11 +136,16 @@ class LocalMeasurer:
         self._references: dict = {}
 
     def _reference(self, task: Task) -> tuple[list, list]:
+        """(arguments, expected outputs), once per workload and target: the tasks of one
+        workload (an alternative template's too) share them."""
         key = (task.workload, task.target)
         if key not in self._references:
             args = task.arguments()
-            self._references[key] = (args, [np.asarray(r) for r in task.reference(args)])
+            self._references[key] = (args, self._expected(task, args))
         return self._references[key]
+
+    def _expected(self, task: Task, args) -> list:
+        return [np.asarray(r) for r in task.reference(args)]
 
     def __call__(self, task: Task, configs: Sequence[Config]) -> Iterator[MeasureResult]:
         for config in configs:
@@ -190,5 +195,5 @@ def measurer_for(target, **options):
     from ..codegen import Target
     if (target if isinstance(target, Target) else Target.parse(target)).is_gpu:
         from .cuda_measure import CudaMeasurer
-        return CudaMeasurer(**options)
+        return CudaMeasurer(target=target, **options)
     return LocalMeasurer(**options)

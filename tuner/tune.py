@@ -74,11 +74,13 @@ def record_of(task: Task, config: Config, result) -> Record:
                   result.error, threads=result.threads)
 
 
-def transfer_data(db: TuningDatabase, tasks: Sequence[Task]):
-    """(features, costs, groups) of the recorded configs of other tasks, one group each."""
+def transfer_data(db: TuningDatabase, tasks: Sequence[Task], threads: int | None = None):
+    """(features, costs, groups) of the recorded configs of other tasks, one group each, of
+    records measured with `threads` threads (any when None): timings of another thread
+    count would teach the model another machine."""
     xs, ys, gs = [], [], []
     for g, other in enumerate(tasks):
-        configs, costs = _history(db, other)
+        configs, costs = _history(db, other, threads)
         xs += [other.features(c) for c in configs]
         ys += costs
         gs += [g] * len(configs)
@@ -96,12 +98,13 @@ def tune_task(task: Task, measure_fn: Callable, db: TuningDatabase, n_trials: in
     if isinstance(tuner, str):
         extra = {"features": task.features} if tuner == "xgb" and hasattr(task, "features") else {}
         tuner = make_tuner(tuner, task.space, **extra)
+    threads = getattr(measure_fn, "threads", None)
     if transfer and isinstance(tuner, XGBTuner):
-        data = transfer_data(db, transfer)
+        data = transfer_data(db, transfer, threads)
         if len(data[0]):
             tuner.set_transfer(*data)
     state = TuneState(task, n_trials)
-    configs, costs = _history(db, task, getattr(measure_fn, "threads", None))
+    configs, costs = _history(db, task, threads)
     for config, cost in zip(configs, costs):
         state.add(config, cost, not math.isfinite(cost))
     tuner.update(configs, costs)

@@ -16,6 +16,7 @@ from conftest import MODELS
 from emulated_device import EmulatedDevice
 from emulator import EMULATOR_AVAILABLE
 from test_cuda_source import add, gpu_available, tiled_gemm
+from tensorforge.codegen import TargetError
 from tensorforge.cli import app
 from tensorforge.compiler.tir import Buffer, For, IfThenElse, PrimFunc, Seq, Var
 from tensorforge.tuner import ConfigSpace, TirTask, extract_tasks
@@ -41,6 +42,15 @@ def gemm_task(M=40, N=24, K=16) -> TirTask:
 def test_records_are_keyed_by_the_device_architecture():
     measure = CudaMeasurer(device_factory=lambda: EmulatedDevice("sm_86"), threads=2)
     assert measure.target == "cuda -arch=sm_86" and measure.threads is None
+
+
+def test_an_asked_architecture_is_kept_and_a_newer_one_refused():
+    """Records land under the target compile will look them up with."""
+    sm86 = lambda: EmulatedDevice("sm_86")  # noqa: E731
+    assert CudaMeasurer(device_factory=sm86, target="cuda -arch=sm_80").target \
+        == "cuda -arch=sm_80"
+    with pytest.raises(TargetError, match="sm_90"):
+        CudaMeasurer(device_factory=sm86, target="cuda -arch=sm_90")
 
 
 @needs_emulator
