@@ -3,7 +3,8 @@
     device = CupyDevice()                    # CuPy imported here, never by `import tensorforge`
     kernel = device.compile(source, name)    # NVRTC, once per source hash
     base = device.allocate(nbytes)           # a device address (int), 256-byte aligned
-    device.upload(base, host_array); device.launch(kernel, grid, block, [base + 64, ...])
+    args = device.kernel_args([base + 64, ...])   # converted once, launched many times
+    device.upload(base, host_array); device.launch(kernel, grid, block, args)
     device.download(base, host_array); device.synchronize()
 
 Everything is queued on one stream in order; only `synchronize` waits for the host. The
@@ -61,7 +62,11 @@ class Device(Protocol):
 
     def download(self, src: int, host: np.ndarray) -> None: ...
 
-    def launch(self, kernel, grid: tuple, block: tuple, args: Sequence[int]) -> None: ...
+    def kernel_args(self, addresses: Sequence[int]):
+        """A launch's arguments for these addresses, in the form `launch` takes as it is
+        (built once per call site, not per launch: Module.run launches every kernel)."""
+
+    def launch(self, kernel, grid: tuple, block: tuple, args) -> None: ...
 
     def synchronize(self) -> None: ...
 
@@ -119,9 +124,11 @@ class CupyDevice:
         self._copy(host.ctypes.data, src, host.nbytes,
                    self.cp.cuda.runtime.memcpyDeviceToHost)
 
+    def kernel_args(self, addresses) -> tuple:
+        return tuple(np.uint64(a) for a in addresses)   # CuPy passes them as 64-bit pointers
+
     def launch(self, kernel, grid, block, args) -> None:
-        kernel(tuple(grid), tuple(block), tuple(np.uint64(a) for a in args),
-               stream=self.stream)
+        kernel(grid, block, args, stream=self.stream)
 
     def synchronize(self) -> None:
         self.stream.synchronize()

@@ -69,7 +69,8 @@ class CudaModule(ProgramSignature):
         self._slots = [base + o for o in offsets]   # device address of every slot
         self._launches = [(kernels[c.symbol], self.functions[c.symbol].grid,
                            self.functions[c.symbol].block,
-                           [self._slots[s] + off for s, off in c.args]) for c in p.calls]
+                           device.kernel_args([self._slots[s] + off for s, off in c.args]))
+                          for c in p.calls]
         for c, a in enumerate(p.constants):
             device.upload(self._slots[p.constant_slot(c)], a)
         device.synchronize()

@@ -47,10 +47,11 @@ class DeviceRun:
         self.pointers = [device.allocate(a.nbytes) for a in self.arrays]
         for p, a in zip(self.pointers, self.arrays):
             device.upload(p, a)
+        self._args = device.kernel_args(self.pointers)
         self._written = [slots[k] for k in outputs]
 
     def __call__(self) -> None:
-        self.device.launch(self.kernel, self.function.grid, self.function.block, self.pointers)
+        self.device.launch(self.kernel, self.function.grid, self.function.block, self._args)
 
     def outputs(self) -> list[np.ndarray]:
         outs = [np.empty_like(self.arrays[k]) for k in self._written]

@@ -62,6 +62,9 @@ class EmulatedDevice:
     def download(self, src: int, host: np.ndarray) -> None:
         host.reshape(-1).view(np.uint8)[:] = self._bytes(src, host.nbytes)
 
+    def kernel_args(self, addresses) -> list:
+        return list(addresses)
+
     def launch(self, kernel, grid, block, args) -> None:
         if self._recording is not None:
             self._recording.append((kernel, grid, block, list(args)))

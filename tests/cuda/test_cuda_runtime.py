@@ -122,7 +122,7 @@ def launch_once(device, func: tir.PrimFunc, *arrays: np.ndarray) -> None:
     addresses = [device.allocate(a.nbytes) for a in arrays]
     for address, a in zip(addresses, arrays):
         device.upload(address, a)
-    device.launch(kernel, *launch_dims(func), addresses)
+    device.launch(kernel, *launch_dims(func), device.kernel_args(addresses))
     for address, a in zip(addresses, arrays):
         device.download(address, a)
     device.synchronize()
